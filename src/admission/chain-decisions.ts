@@ -1,0 +1,78 @@
+// SPEC's ServiceTemplateChain rules: valid on CREATE, immutable spec on UPDATE, and no
+// DELETE while objects still reference the chain.
+import { isDeepStrictEqual } from 'node:util';
+import { parseChain, MalformedObjectError } from '../model/parse.ts';
+import type { ServiceTemplateChain } from '../model/resources.ts';
+import { validateChainSpec } from '../graph/chain-validation.ts';
+import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from './types.ts';
+import { allow, deny } from './types.ts';
+import { listNames } from './chain-problems.ts';
+
+export function decideChain(input: AdmissionInput, context: DecisionContext, options: DecisionOptions): Decision {
+  switch (input.operation) {
+    case 'CREATE':
+      return decideCreate(input, context);
+    case 'UPDATE':
+      return decideUpdate(input);
+    case 'DELETE':
+      return decideDelete(input, context, options);
+    default:
+      return allow();
+  }
+}
+
+function parse(object: unknown, input: AdmissionInput): ServiceTemplateChain | Decision {
+  try {
+    const chain = parseChain(object);
+    chain.metadata.namespace ||= input.namespace;
+    return chain;
+  } catch (err) {
+    if (err instanceof MalformedObjectError) return deny(`malformed ServiceTemplateChain: ${err.message}`, 400);
+    throw err;
+  }
+}
+
+function isDecision(value: ServiceTemplateChain | Decision): value is Decision {
+  return 'allowed' in value;
+}
+
+function decideCreate(input: AdmissionInput, context: DecisionContext): Decision {
+  const chain = parse(input.object, input);
+  if (isDecision(chain)) return chain;
+  const key = `${chain.metadata.namespace}/${chain.metadata.name}`;
+  const templates = chain.spec?.supportedTemplates ?? [];
+  const validation = validateChainSpec(templates);
+  const warnings = validation.warnings.map((w) => `ServiceTemplateChain ${key}: ${w}`);
+  if (context.templateExists) {
+    const missing = templates
+      .map((t) => t.name)
+      .filter((name) => context.templateExists?.(chain.metadata.namespace ?? '', name) === false);
+    if (missing.length > 0) warnings.push(`ServiceTemplate not found yet in ${chain.metadata.namespace}: ${listNames(missing, 5)}`);
+  }
+  if (validation.valid) return allow(warnings);
+  return deny(`ServiceTemplateChain ${key} is invalid: ${validation.errors.join('; ')}`, 403, warnings);
+}
+
+function decideUpdate(input: AdmissionInput): Decision {
+  const before = specOf(input.oldObject);
+  const after = specOf(input.object);
+  if (isDeepStrictEqual(before, after)) return allow();
+  const key = `${input.namespace}/${input.name}`;
+  return deny(
+    `ServiceTemplateChain ${key}: spec is immutable; create a new chain under another name and point templateChain at it`,
+  );
+}
+
+function decideDelete(input: AdmissionInput, context: DecisionContext, options: DecisionOptions): Decision {
+  if (!options.protectChainDeletion || !context.referencesTo) return allow();
+  const users = context.referencesTo(input.namespace, input.name);
+  if (users.length === 0) return allow();
+  return deny(
+    `ServiceTemplateChain ${input.namespace}/${input.name} is still referenced by ${users.length} object(s): ${listNames(users)}; point their services at another chain (or remove templateChain) first`,
+  );
+}
+
+function specOf(object: unknown): unknown {
+  if (typeof object !== 'object' || object === null) return undefined;
+  return (object as { spec?: unknown }).spec;
+}

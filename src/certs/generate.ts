@@ -1,0 +1,60 @@
+// A throw-away CA and a serving certificate it signs. Kubernetes (Go's crypto/x509) rejects
+// SHA-1 signatures, which is selfsigned's default, so the algorithm is always given.
+import { generate } from 'selfsigned';
+
+export interface GeneratedCertificates {
+  caCert: string;
+  caKey: string;
+  cert: string;
+  key: string;
+  notAfter: Date;
+}
+
+export interface CertificateRequest {
+  /** Host names the serving certificate answers to (localhost and 127.0.0.1 are always in). */
+  dnsNames?: string[];
+  validityDays?: number;
+  commonName?: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export async function generateCertificates(request: CertificateRequest = {}): Promise<GeneratedCertificates> {
+  const now = new Date();
+  const notBeforeDate = new Date(now.getTime() - 5 * 60 * 1000); // tolerate clock skew
+  const notAfterDate = new Date(now.getTime() + (request.validityDays ?? 365) * DAY_MS);
+  const ca = await generate([{ name: 'commonName', value: 'chaingate-ca' }], {
+    algorithm: 'sha256',
+    keyType: 'ec',
+    curve: 'P-256',
+    notBeforeDate,
+    notAfterDate: new Date(notAfterDate.getTime() + DAY_MS),
+    extensions: [
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    ],
+  });
+  const dnsNames = unique(['localhost', ...(request.dnsNames ?? [])]);
+  const leaf = await generate([{ name: 'commonName', value: request.commonName ?? dnsNames.at(-1) ?? 'chaingate' }], {
+    algorithm: 'sha256',
+    keyType: 'ec',
+    curve: 'P-256',
+    notBeforeDate,
+    notAfterDate,
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: 'basicConstraints', cA: false, critical: true },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [...dnsNames.map((value) => ({ type: 2 as const, value })), { type: 7 as const, ip: '127.0.0.1' }],
+      },
+    ],
+  });
+  return { caCert: ca.cert, caKey: ca.private, cert: leaf.cert, key: leaf.private, notAfter: notAfterDate };
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values.filter((v) => v.length > 0))];
+}

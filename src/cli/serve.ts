@@ -1,0 +1,119 @@
+// `chaingate serve`: the admission webhook (and, with a cluster, the chain watch).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { UPGRADE_POLICIES } from '../admission/types.ts';
+import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
+import { loadChainFiles } from '../sources/chain-files.ts';
+import { runServer } from '../server/run.ts';
+import { EXIT_OK, UsageError, oneOf, parseFlags, type Command, type Io } from './command.ts';
+import { createLogger, LOG_LEVELS } from './logger.ts';
+import { startLiveMode, liveModeRequested } from './serve-live.ts';
+
+/** The example chains shipped with chaingate: what `npm start` serves with no cluster. */
+export const EXAMPLE_CHAINS = fileURLToPath(new URL('../../examples/chains', import.meta.url));
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the admission webhook',
+  usage: `Usage: chaingate serve [options]
+
+Without a cluster (no --kubeconfig, no KUBECONFIG, not in a pod) or with --chains, chains
+come from files and nothing else is contacted; with neither, the example chains are served.
+
+Options:
+  --chains PATH                 offline mode: ServiceTemplateChains from files
+  --kubeconfig FILE             watch chains in this cluster (default: in-cluster or $KUBECONFIG)
+  --namespaces A,B              only watch chains in these namespaces (default: all)
+  --port N                      HTTPS admission port (default ${DEFAULT_SERVE_CONFIG.port})
+  --health-port N               HTTP /healthz, /readyz, /metrics port (default ${DEFAULT_SERVE_CONFIG.healthPort})
+  --host ADDRESS                listen address (default ${DEFAULT_SERVE_CONFIG.host})
+  --cert-dir DIR                tls.crt and tls.key, reloaded on change; generated when absent (default certs)
+  --dns-name NAME               extra SAN for a generated certificate (repeatable), e.g. chaingate.kcm-system.svc
+  --client-ca FILE              require client certificates signed by this CA (the API server's)
+  --upgrade-policy P            edge (default: one declared step) or reachable (any path in the chain)
+  --system-namespace NS         where MultiClusterService chains live (default kcm-system)
+  --chain-deletion-protection B true (default) or false: refuse deleting chains still in use
+  --shutdown-delay-ms N         after SIGTERM, report not ready this long before closing (default 0)
+  --log-level LEVEL             ${LOG_LEVELS.join(', ')} (default info)`,
+  async run(args, io) {
+    const { values } = parseFlags(args, {
+      chains: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      namespaces: { type: 'string' },
+      port: { type: 'string' },
+      'health-port': { type: 'string' },
+      host: { type: 'string' },
+      'cert-dir': { type: 'string' },
+      'dns-name': { type: 'string', multiple: true },
+      'client-ca': { type: 'string' },
+      'upgrade-policy': { type: 'string' },
+      'system-namespace': { type: 'string' },
+      'chain-deletion-protection': { type: 'string' },
+      'shutdown-delay-ms': { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    if (values.help) {
+      io.stdout(this.usage);
+      return EXIT_OK;
+    }
+    const config: ServeConfig = {
+      ...DEFAULT_SERVE_CONFIG,
+      host: values.host ?? DEFAULT_SERVE_CONFIG.host,
+      port: port(values.port, '--port', DEFAULT_SERVE_CONFIG.port),
+      healthPort: port(values['health-port'], '--health-port', DEFAULT_SERVE_CONFIG.healthPort),
+      certDir: values['cert-dir'] ?? DEFAULT_SERVE_CONFIG.certDir,
+      dnsNames: values['dns-name'] ?? [],
+      namespaces: values.namespaces ? values.namespaces.split(',').map((n) => n.trim()).filter(Boolean) : [],
+      logLevel: oneOf(values['log-level'], LOG_LEVELS, '--log-level', 'info'),
+      decisions: {
+        policy: oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge'),
+        systemNamespace: values['system-namespace'] ?? DEFAULT_SERVE_CONFIG.decisions.systemNamespace,
+        protectChainDeletion: oneOf(values['chain-deletion-protection'], ['true', 'false'], '--chain-deletion-protection', 'true') === 'true',
+      },
+    };
+    if (values['client-ca']) config.clientCAFile = values['client-ca'];
+    if (values.chains) config.chains = values.chains;
+    if (values.kubeconfig) config.kubeconfig = values.kubeconfig;
+    const shutdownDelayMs = nonNegative(values['shutdown-delay-ms'], '--shutdown-delay-ms', 0);
+
+    const logger = createLogger(config.logLevel);
+    let stopSource = async () => {};
+    let server;
+    if (!config.chains && liveModeRequested(config)) {
+      const live = await startLiveMode(config, logger);
+      stopSource = live.stop;
+      server = await runServer({ config, logger, handler: live.handler, readiness: live.readiness, metrics: live.metrics });
+    } else {
+      const path = config.chains ?? EXAMPLE_CHAINS;
+      if (!existsSync(path)) throw new UsageError(`--chains ${path}: no such file or directory`);
+      const chains = loadChainFiles(path);
+      logger.info({ chains: chains.size, path, mode: 'offline' }, config.chains ? 'chains loaded from files' : 'no cluster configured: serving the example chains');
+      server = await runServer({ config, logger, handler: { chains } });
+    }
+    await waitForSignal(io);
+    logger.info({ shutdownDelayMs }, 'shutting down: not ready from now on');
+    await server.close(shutdownDelayMs);
+    await stopSource();
+    return EXIT_OK;
+  },
+};
+
+function waitForSignal(_io: Io): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}
+
+function port(value: string | undefined, flag: string, fallback: number): number {
+  const n = nonNegative(value, flag, fallback);
+  if (n > 65535) throw new UsageError(`${flag} must be a port number (0-65535)`);
+  return n;
+}
+
+function nonNegative(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
+  return Number(value);
+}

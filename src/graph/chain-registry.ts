@@ -1,0 +1,73 @@
+// All known chains, keyed by namespace/name. Replacing or removing one chain touches only
+// that chain's graph, so a watch event costs the size of its object, not of the registry.
+import type { ServiceTemplateChain } from '../model/resources.ts';
+import { chainKey } from '../model/resources.ts';
+import { TemplateChain } from './template-chain.ts';
+
+export type ChainChange = { type: 'set' | 'delete'; namespace: string; name: string };
+export type ChainListener = (change: ChainChange) => void;
+
+/** Read-only view the decision logic depends on. */
+export interface ChainLookup {
+  get(namespace: string, name: string): TemplateChain | undefined;
+}
+
+export class ChainRegistry implements ChainLookup {
+  private readonly chains = new Map<string, TemplateChain>();
+  private readonly listeners = new Set<ChainListener>();
+
+  get size(): number {
+    return this.chains.size;
+  }
+
+  get(namespace: string, name: string): TemplateChain | undefined {
+    return this.chains.get(chainKey(namespace, name));
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.chains.has(chainKey(namespace, name));
+  }
+
+  list(): TemplateChain[] {
+    return [...this.chains.values()];
+  }
+
+  /** Adds or replaces a chain; returns its graph. */
+  set(chain: ServiceTemplateChain): TemplateChain {
+    const existing = this.chains.get(chainKey(chain.metadata.namespace ?? '', chain.metadata.name ?? ''));
+    const version = chain.metadata.resourceVersion;
+    // A relist hands back every chain; an unchanged one must not rebuild or notify.
+    if (existing && version !== undefined && existing.resourceVersion === version) return existing;
+    const graph = TemplateChain.fromObject(chain);
+    this.chains.set(graph.key, graph);
+    this.emit({ type: 'set', namespace: graph.namespace, name: graph.name });
+    return graph;
+  }
+
+  delete(namespace: string, name: string): boolean {
+    const removed = this.chains.delete(chainKey(namespace, name));
+    if (removed) this.emit({ type: 'delete', namespace, name });
+    return removed;
+  }
+
+  /** Replaces the whole content (after a relist), emitting only real differences. */
+  replaceAll(chains: ServiceTemplateChain[]): void {
+    const incoming = new Set<string>();
+    for (const chain of chains) {
+      incoming.add(chainKey(chain.metadata.namespace ?? '', chain.metadata.name ?? ''));
+      this.set(chain);
+    }
+    for (const graph of [...this.chains.values()]) {
+      if (!incoming.has(graph.key)) this.delete(graph.namespace, graph.name);
+    }
+  }
+
+  onChange(listener: ChainListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(change: ChainChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+}

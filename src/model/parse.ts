@@ -1,0 +1,92 @@
+// Objects reach chaingate from AdmissionReviews, watch events and user files: none of them
+// can be trusted to match the CRD schema. These guards turn unknown JSON into the typed
+// views, or say precisely what is wrong, so that callers answer "400, here is why" instead
+// of throwing on a missing field.
+import type { Service, ServiceTemplateChain, SupportedTemplate } from './resources.ts';
+
+export class MalformedObjectError extends Error {
+  override name = 'MalformedObjectError';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionalString(value: unknown, where: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new MalformedObjectError(`${where} must be a string`);
+  return value;
+}
+
+function requiredString(value: unknown, where: string): string {
+  const text = optionalString(value, where);
+  if (text === undefined || text === '') throw new MalformedObjectError(`${where} is required`);
+  return text;
+}
+
+function optionalArray(value: unknown, where: string): unknown[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new MalformedObjectError(`${where} must be a list`);
+  return value;
+}
+
+function optionalRecord(value: unknown, where: string): Record<string, unknown> {
+  if (value === undefined || value === null) return {};
+  if (!isRecord(value)) throw new MalformedObjectError(`${where} must be an object`);
+  return value;
+}
+
+/** Reads spec.serviceSpec.services of a ClusterDeployment or MultiClusterService. */
+export function parseServices(object: unknown): Service[] {
+  const root = optionalRecord(object, 'object');
+  const spec = optionalRecord(root.spec, 'spec');
+  const serviceSpec = optionalRecord(spec.serviceSpec, 'spec.serviceSpec');
+  return optionalArray(serviceSpec.services, 'spec.serviceSpec.services').map((raw, i) => {
+    const where = `spec.serviceSpec.services[${i}]`;
+    const entry = optionalRecord(raw, where);
+    const service: Service = {
+      name: requiredString(entry.name, `${where}.name`),
+      template: requiredString(entry.template, `${where}.template`),
+    };
+    const namespace = optionalString(entry.namespace, `${where}.namespace`);
+    if (namespace) service.namespace = namespace;
+    const templateChain = optionalString(entry.templateChain, `${where}.templateChain`);
+    if (templateChain) service.templateChain = templateChain;
+    return service;
+  });
+}
+
+/** Reads spec.supportedTemplates of a ServiceTemplateChain (either API version). */
+export function parseSupportedTemplates(object: unknown): SupportedTemplate[] {
+  const root = optionalRecord(object, 'object');
+  const spec = optionalRecord(root.spec, 'spec');
+  return optionalArray(spec.supportedTemplates, 'spec.supportedTemplates').map((raw, i) => {
+    const where = `spec.supportedTemplates[${i}]`;
+    const entry = optionalRecord(raw, where);
+    const upgrades = optionalArray(entry.availableUpgrades, `${where}.availableUpgrades`).map((u, j) => {
+      const at = `${where}.availableUpgrades[${j}]`;
+      const upgrade = optionalRecord(u, at);
+      const version = optionalString(upgrade.version, `${at}.version`);
+      return version === undefined
+        ? { name: requiredString(upgrade.name, `${at}.name`) }
+        : { name: requiredString(upgrade.name, `${at}.name`), version };
+    });
+    return { name: requiredString(entry.name, `${where}.name`), availableUpgrades: upgrades };
+  });
+}
+
+/** Validates the parts of a ServiceTemplateChain chaingate relies on and returns it typed. */
+export function parseChain(object: unknown): ServiceTemplateChain {
+  const root = optionalRecord(object, 'object');
+  const metadata = optionalRecord(root.metadata, 'metadata');
+  const name = requiredString(metadata.name, 'metadata.name');
+  const namespace = optionalString(metadata.namespace, 'metadata.namespace');
+  return {
+    apiVersion: optionalString(root.apiVersion, 'apiVersion'),
+    kind: optionalString(root.kind, 'kind'),
+    metadata: { ...metadata, name, namespace },
+    spec: { supportedTemplates: parseSupportedTemplates(root) },
+  };
+}
+
+export { isRecord };

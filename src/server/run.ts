@@ -1,0 +1,80 @@
+// Starts the admission (HTTPS) and health (HTTP) servers around a chain source, and stops
+// them in the order Kubernetes expects: readiness drops first, in-flight requests finish.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { CertWatcher } from '../certs/cert-watcher.ts';
+import type { ServeConfig } from '../config/serve-config.ts';
+import { createAdmissionHandler, type HandlerDependencies } from '../admission/handler.ts';
+import { buildAdmissionServer, rotateServingCertificate } from './admission-server.ts';
+import { buildHealthServer } from './health-server.ts';
+import { Metrics } from './metrics.ts';
+
+export interface ReadinessCheck {
+  name: string;
+  ready(): boolean;
+}
+
+export interface RunningServer {
+  admissionUrl: string;
+  healthUrl: string;
+  certificates: CertWatcher;
+  metrics: Metrics;
+  /** Drops readiness at once, keeps serving for `delayMs`, then closes gracefully. */
+  close(delayMs?: number): Promise<void>;
+}
+
+export interface RunOptions {
+  config: ServeConfig;
+  logger: Logger;
+  handler: Omit<HandlerDependencies, 'options'>;
+  readiness?: ReadinessCheck[];
+  metrics?: Metrics;
+}
+
+export async function runServer({ config, logger, handler, readiness = [], metrics = new Metrics() }: RunOptions): Promise<RunningServer> {
+  const certificates = new CertWatcher({ dir: config.certDir, dnsNames: config.dnsNames, logger });
+  const keyPair = await certificates.start();
+  const clientCA = config.clientCAFile ? readFileSync(config.clientCAFile, 'utf8') : undefined;
+
+  const admission = await buildAdmissionServer({
+    keyPair,
+    clientCA,
+    logger,
+    metrics,
+    handler: createAdmissionHandler({ ...handler, options: config.decisions }),
+  });
+  certificates.on('change', (pair) => rotateServingCertificate(admission, pair, clientCA));
+
+  let closing = false;
+  const health = buildHealthServer(metrics, {
+    pending: () => [
+      ...(closing ? ['shutting down'] : []),
+      ...readiness.filter((check) => !check.ready()).map((check) => check.name),
+    ],
+  });
+
+  await admission.listen({ host: config.host, port: config.port });
+  await health.listen({ host: config.host, port: config.healthPort });
+  const admissionPort = (admission.server.address() as AddressInfo).port;
+  const healthPort = (health.server.address() as AddressInfo).port;
+  const local = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const admissionUrl = `https://${local}:${admissionPort}`;
+  const healthUrl = `http://${local}:${healthPort}`;
+  logger.info({ admissionUrl, healthUrl, policy: config.decisions.policy }, 'chaingate serving');
+
+  return {
+    admissionUrl,
+    healthUrl,
+    certificates,
+    metrics,
+    async close(delayMs = 0) {
+      closing = true;
+      if (delayMs > 0) await sleep(delayMs);
+      certificates.stop();
+      await admission.close();
+      await health.close();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+// Offline mode: ServiceTemplateChains from files, no cluster needed. Other kinds in the same
+// files are skipped, so a directory of mixed manifests (a GitOps repo) can be pointed at.
+import { parseChain, MalformedObjectError } from '../model/parse.ts';
+import { ChainRegistry } from '../graph/chain-registry.ts';
+import { ManifestError, readManifests } from './manifest-files.ts';
+
+export interface ChainFileOptions {
+  /** Namespace for chains whose metadata has none (as kubectl apply would do). */
+  defaultNamespace?: string;
+}
+
+export function loadChainFiles(path: string, options: ChainFileOptions = {}): ChainRegistry {
+  const registry = new ChainRegistry();
+  const seen = new Map<string, string>();
+  for (const { object, source } of readManifests(path)) {
+    if (object.kind !== 'ServiceTemplateChain') continue;
+    let chain;
+    try {
+      chain = parseChain(object);
+    } catch (err) {
+      if (err instanceof MalformedObjectError) throw new ManifestError(`${source}: ServiceTemplateChain: ${err.message}`);
+      throw err;
+    }
+    chain.metadata.namespace ||= options.defaultNamespace ?? 'default';
+    const key = `${chain.metadata.namespace}/${chain.metadata.name}`;
+    const previous = seen.get(key);
+    if (previous) throw new ManifestError(`${source}: ServiceTemplateChain ${key} is also defined in ${previous}`);
+    seen.set(key, source);
+    registry.set(chain);
+  }
+  return registry;
+}

@@ -1,0 +1,27 @@
+// Human and machine renderings of servicesUpgradePaths, shared by `chaingate paths` in
+// offline and live mode.
+import { stringify } from 'yaml';
+import type { ServiceUpgradePaths } from './upgrade-paths.ts';
+
+export type OutputFormat = 'table' | 'yaml' | 'json';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'yaml', 'json'];
+
+export function renderUpgradePaths(paths: ServiceUpgradePaths[], format: OutputFormat): string {
+  if (format === 'json') return JSON.stringify({ servicesUpgradePaths: paths }, null, 2);
+  if (format === 'yaml') return stringify({ servicesUpgradePaths: paths }).trimEnd();
+  const rows: string[][] = [['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'STEPS', 'PATH']];
+  for (const service of paths) {
+    const id = `${service.namespace}/${service.name}`;
+    const upgrades = service.availableUpgrades ?? [];
+    if (upgrades.length === 0) rows.push([id, service.template, '<none>', '', '']);
+    for (const { upgradePaths } of upgrades) {
+      rows.push([id, service.template, upgradePaths.at(-1) ?? '', String(upgradePaths.length), upgradePaths.join(' -> ')]);
+    }
+  }
+  return table(rows);
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n');
+}

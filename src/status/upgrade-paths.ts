@@ -1,0 +1,61 @@
+// status.servicesUpgradePaths as SPEC defines it, computed from the same chain graphs the
+// webhook uses, so that what the status promises is exactly what admission accepts
+// (under the `reachable` policy every listed path is allowed; under `edge`, its steps are).
+import type { ChainLookup } from '../graph/chain-registry.ts';
+import type { Service } from '../model/resources.ts';
+import { DEFAULT_SERVICE_NAMESPACE } from '../model/resources.ts';
+import { resolveChain, unsupportedTemplate } from '../admission/chain-problems.ts';
+
+export interface ServiceUpgradePaths {
+  name: string;
+  namespace: string;
+  template: string;
+  availableUpgrades?: Array<{ upgradePaths: string[] }>;
+}
+
+/** Why a service got no upgrades: becomes a Kubernetes Event. */
+export interface PathProblem {
+  service: string;
+  reason: 'ChainNotFound' | 'ChainInvalid' | 'TemplateNotInChain';
+  message: string;
+}
+
+export interface UpgradePathsResult {
+  paths: ServiceUpgradePaths[];
+  problems: PathProblem[];
+}
+
+export function computeUpgradePaths(
+  services: readonly Service[],
+  chainNamespace: string,
+  chains: ChainLookup,
+): UpgradePathsResult {
+  const problems: PathProblem[] = [];
+  const paths = services.map((service): ServiceUpgradePaths => {
+    const entry: ServiceUpgradePaths = {
+      name: service.name,
+      namespace: service.namespace || DEFAULT_SERVICE_NAMESPACE,
+      template: service.template,
+    };
+    if (!service.templateChain) return entry;
+    const id = `${entry.namespace}/${entry.name}`;
+    const resolved = resolveChain(chains, chainNamespace, service.templateChain);
+    if ('problem' in resolved) {
+      const missing = !chains.get(chainNamespace, service.templateChain);
+      problems.push({ service: id, reason: missing ? 'ChainNotFound' : 'ChainInvalid', message: `service ${id}: ${resolved.problem}` });
+      return entry;
+    }
+    if (!resolved.chain.supports(service.template)) {
+      problems.push({
+        service: id,
+        reason: 'TemplateNotInChain',
+        message: `service ${id}: ${unsupportedTemplate(resolved.chain, service.template)}`,
+      });
+      return entry;
+    }
+    const reachable = resolved.chain.reachableUpgrades(service.template);
+    if (reachable.length > 0) entry.availableUpgrades = reachable.map((r) => ({ upgradePaths: r.path }));
+    return entry;
+  });
+  return { paths, problems };
+}
