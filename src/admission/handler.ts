@@ -14,18 +14,24 @@ export interface HandlerDependencies {
   options: DecisionOptions;
   /** Live read of one chain; undefined when it does not exist. Absent in offline mode. */
   fetchChain?: (namespace: string, name: string) => Promise<ServiceTemplateChain | undefined>;
-  referencesTo?: DecisionContext['referencesTo'];
-  templateExists?: DecisionContext['templateExists'];
+  /** Objects that reference a chain (for delete protection); live, so never stale. */
+  listReferences?: (namespace: string, chain: string) => Promise<string[]>;
+  /** Names of the ServiceTemplates in a namespace; undefined when unknown. */
+  listTemplates?: (namespace: string) => Promise<Set<string> | undefined>;
 }
 
 export function createAdmissionHandler(deps: HandlerDependencies) {
-  const context: DecisionContext = {
-    chains: deps.chains,
-    ...(deps.referencesTo ? { referencesTo: deps.referencesTo } : {}),
-    ...(deps.templateExists ? { templateExists: deps.templateExists } : {}),
-  };
   return async (kind: AdmittedKind, input: AdmissionInput): Promise<Decision> => {
-    if (deps.fetchChain && kind !== 'ServiceTemplateChain') await fillCacheMisses(kind, input, deps);
+    const context: DecisionContext = { chains: deps.chains };
+    if (kind !== 'ServiceTemplateChain') {
+      if (deps.fetchChain) await fillCacheMisses(kind, input, deps);
+    } else if (input.operation === 'DELETE' && deps.listReferences && deps.options.protectChainDeletion) {
+      const references = await deps.listReferences(input.namespace, input.name);
+      context.referencesTo = () => references;
+    } else if (input.operation === 'CREATE' && deps.listTemplates) {
+      const templates = await deps.listTemplates(input.namespace);
+      if (templates) context.templateExists = (_namespace, name) => templates.has(name);
+    }
     return decide(kind, input, context, deps.options);
   };
 }

@@ -44,20 +44,32 @@ export class ChainRegistry implements ChainLookup {
     return graph;
   }
 
+  /** Records a chain whose object could not be read, so users are told it is invalid and why. */
+  setUnreadable(namespace: string, name: string, resourceVersion: string | undefined, error: string): TemplateChain {
+    const graph = new TemplateChain(namespace, name, [], resourceVersion, [error]);
+    this.chains.set(graph.key, graph);
+    this.emit({ type: 'set', namespace, name });
+    return graph;
+  }
+
   delete(namespace: string, name: string): boolean {
     const removed = this.chains.delete(chainKey(namespace, name));
     if (removed) this.emit({ type: 'delete', namespace, name });
     return removed;
   }
 
-  /** Replaces the whole content (after a relist), emitting only real differences. */
-  replaceAll(chains: ServiceTemplateChain[]): void {
+  /**
+   * Replaces the content (after a relist), emitting only real differences. With a
+   * namespace, only that namespace's chains are replaced (one watch per namespace).
+   */
+  replaceAll(chains: ServiceTemplateChain[], namespace?: string): void {
     const incoming = new Set<string>();
     for (const chain of chains) {
       incoming.add(chainKey(chain.metadata.namespace ?? '', chain.metadata.name ?? ''));
       this.set(chain);
     }
     for (const graph of [...this.chains.values()]) {
+      if (namespace !== undefined && graph.namespace !== namespace) continue;
       if (!incoming.has(graph.key)) this.delete(graph.namespace, graph.name);
     }
   }

@@ -33,12 +33,16 @@ export class TemplateChain {
     name: string,
     supportedTemplates: readonly SupportedTemplate[],
     resourceVersion?: string,
+    /** Problems found before the graph could be built, e.g. a malformed watch event. */
+    parseErrors: string[] = [],
   ) {
     this.namespace = namespace;
-    this.resourceVersion = resourceVersion;
     this.name = name;
+    this.resourceVersion = resourceVersion;
     this.supportedTemplates = supportedTemplates;
-    this.validation = validateChainSpec(supportedTemplates);
+    const validation = validateChainSpec(supportedTemplates);
+    this.validation =
+      parseErrors.length === 0 ? validation : { ...validation, valid: false, errors: [...parseErrors, ...validation.errors] };
     for (const template of supportedTemplates) {
       this.supported.add(template.name);
       this.graph.mergeNode(template.name);

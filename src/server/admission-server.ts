@@ -2,7 +2,7 @@
 // handler and decisions back into AdmissionReviews (the shape of controller-runtime's
 // pkg/webhook/admission). It knows nothing of chains or Kubernetes clients.
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { type FastifyError, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdmittedKind } from '../admission/decide.ts';
 import type { AdmissionInput, Decision } from '../admission/types.ts';
@@ -65,7 +65,8 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
     https: tlsOptions(options.keyPair, options.clientCA),
     bodyLimit: BODY_LIMIT_BYTES,
     loggerInstance: logger,
-    disableRequestLogging: true,
+    // One line per review is logged by the route itself, with the decision in it.
+    logController: new LogController({ disableRequestLogging: true }),
     requestTimeout: options.requestTimeoutMs ?? 10_000,
     // Answer before the apiserver's own 10 s timeout, and let keep-alive connections be reused.
     keepAliveTimeout: 75_000,

@@ -1,0 +1,105 @@
+// Connection to the API server: kubeconfig loading, discovery of the served kcm version,
+// and a deadline on every outbound call (shorter than the apiserver's webhook timeout, so
+// a slow API server never turns into a webhook timeout).
+import { ApisApi, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { GROUP } from '../model/resources.ts';
+
+export const CALL_TIMEOUT_MS = 3_000;
+
+export class CallTimeoutError extends Error {
+  override name = 'CallTimeoutError';
+}
+
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  if (!kc.getCurrentCluster()) throw new Error('kubeconfig has no current cluster');
+  return kc;
+}
+
+/** Resolves or rejects within `ms`; the underlying request is left to finish on its own. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CallTimeoutError(`${what} took longer than ${ms} ms`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The kcm API version the server prefers (v1beta1 on current kcm, either on v1.0). */
+export async function preferredVersion(kc: KubeConfig): Promise<string> {
+  const groups = await withTimeout(kc.makeApiClient(ApisApi).getAPIVersions(), CALL_TIMEOUT_MS, 'API discovery');
+  const group = groups.groups.find((g) => g.name === GROUP);
+  if (!group) throw new Error(`the API server does not serve ${GROUP}: install the kcm CRDs first`);
+  return group.preferredVersion?.version ?? group.versions[0]!.version;
+}
+
+export interface KcmResource {
+  plural: 'servicetemplatechains' | 'clusterdeployments' | 'multiclusterservices' | 'servicetemplates';
+  namespaced: boolean;
+}
+
+export const CHAINS: KcmResource = { plural: 'servicetemplatechains', namespaced: true };
+export const CLUSTER_DEPLOYMENTS: KcmResource = { plural: 'clusterdeployments', namespaced: true };
+export const MULTI_CLUSTER_SERVICES: KcmResource = { plural: 'multiclusterservices', namespaced: false };
+export const SERVICE_TEMPLATES: KcmResource = { plural: 'servicetemplates', namespaced: true };
+
+/** Typed-enough access to kcm custom resources at one API version. */
+export class KcmClient {
+  readonly kc: KubeConfig;
+  readonly version: string;
+  readonly api: CustomObjectsApi;
+
+  constructor(kc: KubeConfig, version: string) {
+    this.kc = kc;
+    this.version = version;
+    this.api = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  path(resource: KcmResource, namespace?: string): string {
+    const scope = resource.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+    return `/apis/${GROUP}/${this.version}${scope}/${resource.plural}`;
+  }
+
+  list(resource: KcmResource, namespace?: string, timeoutMs = 30_000): Promise<KubeList> {
+    const request =
+      resource.namespaced && namespace
+        ? this.api.listNamespacedCustomObject({ group: GROUP, version: this.version, namespace, plural: resource.plural })
+        : this.api.listClusterCustomObject({ group: GROUP, version: this.version, plural: resource.plural });
+    return withTimeout(request as Promise<KubeList>, timeoutMs, `list ${resource.plural}`);
+  }
+
+  /** undefined when the object does not exist. */
+  async get(resource: KcmResource, namespace: string, name: string, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
+    const request = resource.namespaced
+      ? this.api.getNamespacedCustomObject({ group: GROUP, version: this.version, namespace, plural: resource.plural, name })
+      : this.api.getClusterCustomObject({ group: GROUP, version: this.version, plural: resource.plural, name });
+    try {
+      return await withTimeout(request as Promise<unknown>, timeoutMs, `get ${resource.plural} ${namespace}/${name}`);
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+export interface KubeList {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string };
+  items: Array<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } } & Record<string, unknown>>;
+}
+
+/** HTTP status of a client-node error (ApiException.code) or of a watch error (statusCode). */
+export function statusCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | null;
+  if (typeof e?.code === 'number') return e.code;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
