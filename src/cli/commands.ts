@@ -4,9 +4,10 @@ import { serveCommand } from './serve.ts';
 import { validateCommand } from './validate.ts';
 import { pathsCommand } from './paths.ts';
 import { graphCommand } from './graph.ts';
+import { webhookConfigCommand } from './webhook-config.ts';
 import { ManifestError } from '../sources/manifest-files.ts';
 
-export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand];
+export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, webhookConfigCommand];
 
 const USAGE = `chaingate: upgrade-path gate for k0rdent services
 

@@ -1,0 +1,120 @@
+// Small builders shared by the unit tests: chains, service owners and admission inputs.
+import type { ServiceTemplateChain, Service, OwnerKind } from '../../src/model/resources.ts';
+import { ChainRegistry } from '../../src/graph/chain-registry.ts';
+import { TemplateChain } from '../../src/graph/template-chain.ts';
+import type { AdmissionInput, DecisionOptions, Operation } from '../../src/admission/types.ts';
+import { DEFAULT_DECISION_OPTIONS } from '../../src/admission/types.ts';
+
+/** Adjacency in the compact form `{ from: [to, ...] }`; key order is the listing order. */
+export type Edges = Record<string, readonly string[]>;
+
+export interface ChainOptions {
+  namespace?: string;
+  apiVersion?: string;
+  resourceVersion?: string;
+  status?: { valid?: boolean; validationError?: string };
+}
+
+/** A ServiceTemplateChain object whose supportedTemplates follow `edges`. */
+export function chainObject(name: string, edges: Edges, options: ChainOptions = {}): ServiceTemplateChain {
+  const chain: ServiceTemplateChain = {
+    apiVersion: options.apiVersion ?? 'k0rdent.mirantis.com/v1beta1',
+    kind: 'ServiceTemplateChain',
+    metadata: {
+      name,
+      namespace: options.namespace ?? 'kcm-system',
+      ...(options.resourceVersion !== undefined ? { resourceVersion: options.resourceVersion } : {}),
+    },
+    spec: {
+      supportedTemplates: Object.entries(edges).map(([template, upgrades]) => ({
+        name: template,
+        availableUpgrades: upgrades.map((u) => ({ name: u })),
+      })),
+    },
+  };
+  if (options.status) chain.status = options.status;
+  return chain;
+}
+
+/** A TemplateChain graph straight from `edges`. */
+export function templateChain(edges: Edges, name = 'chain', namespace = 'kcm-system'): TemplateChain {
+  return TemplateChain.fromObject(chainObject(name, edges, { namespace }));
+}
+
+/** A registry holding the given chain objects. */
+export function registryOf(...chains: ServiceTemplateChain[]): ChainRegistry {
+  const registry = new ChainRegistry();
+  for (const chain of chains) registry.set(chain);
+  return registry;
+}
+
+/** A service entry; `namespace` and `templateChain` are left out when undefined. */
+export function service(name: string, template: string, templateChain?: string, namespace?: string): Service {
+  const entry: Service = { name, template };
+  if (namespace !== undefined) entry.namespace = namespace;
+  if (templateChain !== undefined) entry.templateChain = templateChain;
+  return entry;
+}
+
+export interface OwnerOptions {
+  namespace?: string;
+  name?: string;
+  /** Extra top-level spec fields (outside serviceSpec). */
+  spec?: Record<string, unknown>;
+  labels?: Record<string, string>;
+  status?: Record<string, unknown>;
+}
+
+/** A ClusterDeployment or MultiClusterService carrying `services`. */
+export function owner(kind: OwnerKind, services: unknown[], options: OwnerOptions = {}): Record<string, unknown> {
+  const metadata: Record<string, unknown> = { name: options.name ?? 'demo' };
+  if (kind === 'ClusterDeployment') metadata.namespace = options.namespace ?? 'team-a';
+  if (options.labels) metadata.labels = options.labels;
+  const object: Record<string, unknown> = {
+    apiVersion: 'k0rdent.mirantis.com/v1beta1',
+    kind,
+    metadata,
+    spec: { ...(options.spec ?? {}), serviceSpec: { services } },
+  };
+  if (options.status) object.status = options.status;
+  return object;
+}
+
+export const clusterDeployment = (services: unknown[], options: OwnerOptions = {}) =>
+  owner('ClusterDeployment', services, options);
+
+export const multiClusterService = (services: unknown[], options: OwnerOptions = {}) =>
+  owner('MultiClusterService', services, options);
+
+/** An AdmissionInput as the webhook builds it from an AdmissionReview request. */
+export function admissionInput(
+  operation: Operation,
+  object: unknown,
+  oldObject?: unknown,
+  overrides: Partial<Pick<AdmissionInput, 'namespace' | 'name'>> = {},
+): AdmissionInput {
+  const source = (object ?? oldObject) as { metadata?: { name?: string; namespace?: string } } | undefined;
+  return {
+    operation,
+    namespace: overrides.namespace ?? source?.metadata?.namespace ?? '',
+    name: overrides.name ?? source?.metadata?.name ?? '',
+    object,
+    oldObject,
+  };
+}
+
+export const update = (oldObject: unknown, object: unknown) => admissionInput('UPDATE', object, oldObject);
+export const create = (object: unknown) => admissionInput('CREATE', object);
+
+export function options(overrides: Partial<DecisionOptions> = {}): DecisionOptions {
+  return { ...DEFAULT_DECISION_OPTIONS, ...overrides };
+}
+
+/** The SPEC status example: 010 -> {020,030,040}, 020 -> {030,040}, 030 -> 040, 040 -> 100. */
+export const SPEC_EXAMPLE_EDGES: Edges = {
+  '010': ['020', '030', '040'],
+  '020': ['030', '040'],
+  '030': ['040'],
+  '040': ['100'],
+  '100': [],
+};

@@ -1,0 +1,81 @@
+// chaingate as a real child process, exactly as `npm start` runs it: the e2e tests talk to
+// it only through the API server (and its ports), never in-process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface ChaingateProcess {
+  admissionUrl: string;
+  healthUrl: string;
+  certDir: string;
+  caBundle: string;
+  logs: string[];
+  child: ChildProcess;
+  stop(): Promise<number | null>;
+}
+
+export async function startChaingate(args: string[], options: { certDir?: string; env?: Record<string, string> } = {}): Promise<ChaingateProcess> {
+  const certDir = options.certDir ?? mkdtempSync(join(tmpdir(), 'chaingate-certs-'));
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
+  );
+  const logs: string[] = [];
+  let buffered = '';
+  const urls = new Promise<{ admissionUrl: string; healthUrl: string }>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        logs.push(line);
+        try {
+          const entry = JSON.parse(line) as { admissionUrl?: string; healthUrl?: string };
+          if (entry.admissionUrl && entry.healthUrl) resolve({ admissionUrl: entry.admissionUrl, healthUrl: entry.healthUrl });
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`chaingate exited with ${code} before serving:\n${logs.join('\n')}`)));
+  });
+  const { admissionUrl, healthUrl } = await urls;
+  await waitReady(healthUrl, logs);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    admissionUrl,
+    healthUrl,
+    certDir,
+    caBundle: readFileSync(join(certDir, 'ca.crt'), 'utf8'),
+    logs,
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      if (!options.certDir) rmSync(certDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+async function waitReady(healthUrl: string, logs: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${healthUrl}/readyz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`chaingate not ready within 30 s:\n${logs.join('\n')}`);
+}
