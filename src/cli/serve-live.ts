@@ -1,9 +1,16 @@
-// Live mode of `serve`: chains from the cluster's watch instead of files.
+// Live mode of `serve`: chains from the cluster's watch instead of files, and (with
+// --controller) the status publisher, behind a leader lease when there are replicas.
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ServeConfig } from '../config/serve-config.ts';
 import type { HandlerDependencies } from '../admission/handler.ts';
 import type { ReadinessCheck } from '../server/run.ts';
 import { Metrics } from '../server/metrics.ts';
+import { startChainCache } from '../kube/chain-cache.ts';
+import { StatusController } from '../controller/status-controller.ts';
+import { LeaderElector } from '../controller/leader-election.ts';
+import { EventRecorder } from '../controller/event-recorder.ts';
+import { Gauge } from 'prom-client';
 
 export function liveModeRequested(config: ServeConfig): boolean {
   return Boolean(config.kubeconfig || process.env.KUBECONFIG || process.env.KUBERNETES_SERVICE_HOST);
@@ -13,17 +20,66 @@ export interface LiveMode {
   handler: Omit<HandlerDependencies, 'options'>;
   readiness: ReadinessCheck[];
   metrics: Metrics;
+  controller?: StatusController;
+  elector?: LeaderElector;
   stop(): Promise<void>;
 }
 
-export async function startLiveMode(config: ServeConfig, logger: Logger): Promise<LiveMode> {
-  const { startChainCache } = await import('../kube/chain-cache.ts');
-  const metrics = new Metrics();
-  const cache = await startChainCache({ config, logger, metrics });
+export async function startLiveMode(config: ServeConfig, logger: Logger, metrics = new Metrics()): Promise<LiveMode> {
+  const cache = await startChainCache({ config, logger, metrics, resyncMs: config.resyncMs });
+  const readiness = [...cache.readiness];
+  let controller: StatusController | undefined;
+  let elector: LeaderElector | undefined;
+  if (config.controller) {
+    const identity = process.env.POD_NAME || `${hostname()}-${process.pid}`;
+    controller = new StatusController({
+      client: cache.client,
+      chains: cache.registry,
+      logger: logger.child({ component: 'controller' }),
+      registry: metrics.registry,
+      systemNamespace: config.decisions.systemNamespace,
+      namespaces: config.namespaces,
+      events: new EventRecorder(cache.client.kc, logger, identity),
+      isLeader: () => !elector || elector.isLeader,
+      resyncMs: config.resyncMs,
+    });
+    const running = controller;
+    if (config.leaderElection) {
+      elector = new LeaderElector({
+        kc: cache.client.kc,
+        namespace: config.leaderElectionNamespace,
+        name: config.leaseName,
+        identity,
+        logger,
+        // A new leader recomputes everything: the old one may have died mid-way.
+        onStartedLeading: () => running.resyncAll(),
+        onStoppedLeading: () => undefined,
+      });
+      const leading = elector;
+      new Gauge({
+        name: 'chaingate_leader',
+        help: '1 while this replica holds the controller lease.',
+        registers: [metrics.registry],
+        collect() {
+          this.set(leading.isLeader ? 1 : 0);
+        },
+      });
+    }
+    await controller.start();
+    elector?.start();
+    readiness.push({ name: 'controller caches not synced', ready: () => running.hasSynced });
+    logger.info({ leaderElection: config.leaderElection }, 'status controller started');
+  }
   return {
     handler: cache.handlerDependencies,
-    readiness: cache.readiness,
+    readiness,
     metrics,
-    stop: () => cache.stop(),
+    ...(controller ? { controller } : {}),
+    ...(elector ? { elector } : {}),
+    async stop() {
+      await elector?.stop();
+      await controller?.stop();
+      await cache.stop();
+    },
   };
 }

@@ -33,6 +33,14 @@ Options:
   --upgrade-policy P            edge (default: one declared step) or reachable (any path in the chain)
   --system-namespace NS         where MultiClusterService chains live (default kcm-system)
   --chain-deletion-protection B true (default) or false: refuse deleting chains still in use
+  --webhook=B                   serve admission on --port (default true)
+  --controller=B                publish status.servicesUpgradePaths (default true; needs a cluster)
+  --leader-election=B           only the holder of a Lease writes status (default false; the chart turns it on)
+  --leader-election-namespace NS  where the Lease lives (default $POD_NAMESPACE or kcm-system)
+  --resync-ms N                 full relist and recompute interval (default 300000)
+  --cert-mode MODE              files (default: --cert-dir) or self (CA in --cert-secret, caBundle patched)
+  --cert-secret NAME            self mode: Secret holding the CA and serving certificate
+  --webhook-configuration NAME  self mode: ValidatingWebhookConfiguration whose caBundle chaingate keeps current
   --shutdown-delay-ms N         after SIGTERM, report not ready this long before closing (default 0)
   --log-level LEVEL             ${LOG_LEVELS.join(', ')} (default info)`,
   async run(args, io) {
@@ -51,6 +59,14 @@ Options:
       'chain-deletion-protection': { type: 'string' },
       'shutdown-delay-ms': { type: 'string' },
       'log-level': { type: 'string' },
+      webhook: { type: 'string' },
+      controller: { type: 'string' },
+      'leader-election': { type: 'string' },
+      'leader-election-namespace': { type: 'string' },
+      'resync-ms': { type: 'string' },
+      'cert-mode': { type: 'string' },
+      'cert-secret': { type: 'string' },
+      'webhook-configuration': { type: 'string' },
     });
     if (values.help) {
       io.stdout(this.usage);
@@ -68,9 +84,22 @@ Options:
       decisions: {
         policy: oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge'),
         systemNamespace: values['system-namespace'] ?? DEFAULT_SERVE_CONFIG.decisions.systemNamespace,
-        protectChainDeletion: oneOf(values['chain-deletion-protection'], ['true', 'false'], '--chain-deletion-protection', 'true') === 'true',
+        protectChainDeletion: bool(values['chain-deletion-protection'], '--chain-deletion-protection', true),
       },
+      webhook: bool(values.webhook, '--webhook', true),
+      controller: bool(values.controller, '--controller', true),
+      leaderElection: bool(values['leader-election'], '--leader-election', false),
+      leaderElectionNamespace: values['leader-election-namespace'] ?? DEFAULT_SERVE_CONFIG.leaderElectionNamespace,
+      leaseName: DEFAULT_SERVE_CONFIG.leaseName,
+      resyncMs: Math.max(1000, nonNegative(values['resync-ms'], '--resync-ms', DEFAULT_SERVE_CONFIG.resyncMs)),
+      certMode: oneOf(values['cert-mode'], ['files', 'self'] as const, '--cert-mode', 'files'),
     };
+    if (values['cert-secret']) config.certSecret = values['cert-secret'];
+    if (values['webhook-configuration']) config.webhookConfiguration = values['webhook-configuration'];
+    if (config.certMode === 'self' && (!config.certSecret || !config.webhookConfiguration)) {
+      throw new UsageError('--cert-mode self needs --cert-secret and --webhook-configuration');
+    }
+    if (!config.webhook && !config.controller) throw new UsageError('nothing to do: both --webhook and --controller are false');
     if (values['client-ca']) config.clientCAFile = values['client-ca'];
     if (values.chains) config.chains = values.chains;
     if (values.kubeconfig) config.kubeconfig = values.kubeconfig;
@@ -84,6 +113,7 @@ Options:
       stopSource = live.stop;
       server = await runServer({ config, logger, handler: live.handler, readiness: live.readiness, metrics: live.metrics });
     } else {
+      if (!config.webhook) throw new UsageError('--controller needs a cluster (--kubeconfig); offline mode only serves the webhook');
       const path = config.chains ?? EXAMPLE_CHAINS;
       if (!existsSync(path)) throw new UsageError(`--chains ${path}: no such file or directory`);
       const chains = loadChainFiles(path);
@@ -97,6 +127,10 @@ Options:
     return EXIT_OK;
   },
 };
+
+function bool(value: string | undefined, flag: string, fallback: boolean): boolean {
+  return oneOf(value, ['true', 'false'] as const, flag, fallback ? 'true' : 'false') === 'true';
+}
 
 function waitForSignal(_io: Io): Promise<void> {
   return new Promise((resolve) => {

@@ -16,6 +16,19 @@ export interface ServeConfig {
   namespaces: string[];
   decisions: DecisionOptions;
   logLevel: string;
+  /** Serve admission (the HTTPS port). */
+  webhook: boolean;
+  /** Publish status.servicesUpgradePaths (needs a cluster). */
+  controller: boolean;
+  leaderElection: boolean;
+  leaderElectionNamespace: string;
+  leaseName: string;
+  /** files: tls.crt/tls.key from certDir; self: a CA kept in a Secret, caBundle patched. */
+  certMode: 'files' | 'self';
+  certSecret?: string;
+  webhookConfiguration?: string;
+  /** How often everything is relisted and recomputed, as a safety net. */
+  resyncMs: number;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -27,4 +40,11 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   namespaces: [],
   decisions: DEFAULT_DECISION_OPTIONS,
   logLevel: 'info',
+  webhook: true,
+  controller: true,
+  leaderElection: false,
+  leaderElectionNamespace: process.env.POD_NAMESPACE || 'kcm-system',
+  leaseName: 'chaingate-controller',
+  certMode: 'files',
+  resyncMs: 5 * 60_000,
 };

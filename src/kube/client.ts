@@ -1,7 +1,7 @@
 // Connection to the API server: kubeconfig loading, discovery of the served kcm version,
 // and a deadline on every outbound call (shorter than the apiserver's webhook timeout, so
 // a slow API server never turns into a webhook timeout).
-import { ApisApi, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ApisApi, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { GROUP } from '../model/resources.ts';
 
 export const CALL_TIMEOUT_MS = 3_000;
@@ -73,6 +73,20 @@ export class KcmClient {
         ? this.api.listNamespacedCustomObject({ group: GROUP, version: this.version, namespace, plural: resource.plural })
         : this.api.listClusterCustomObject({ group: GROUP, version: this.version, plural: resource.plural });
     return withTimeout(request as Promise<KubeList>, timeoutMs, `list ${resource.plural}`);
+  }
+
+  /**
+   * JSON merge patch of the status subresource. No resourceVersion is sent: the patch
+   * names only the fields it owns, so it cannot conflict with other writers.
+   */
+  patchStatus(resource: KcmResource, namespace: string | undefined, name: string, body: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
+    const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    const common = { group: GROUP, version: this.version, plural: resource.plural, name, body, fieldManager: 'chaingate' };
+    const request =
+      resource.namespaced && namespace
+        ? this.api.patchNamespacedCustomObjectStatus({ ...common, namespace }, options)
+        : this.api.patchClusterCustomObjectStatus(common, options);
+    return withTimeout(request as Promise<unknown>, timeoutMs, `patch ${resource.plural} ${namespace ?? ''}/${name} status`);
   }
 
   /** undefined when the object does not exist. */

@@ -35,6 +35,14 @@ export interface AdmissionReviewResponse {
 }
 
 const objectOrNull = { anyOf: [{ type: 'object' }, { type: 'null' }] };
+/** Kubernetes names are at most 253 characters; a longer one is not a real request and would bloat logs and messages. */
+const nameString = { type: 'string', maxLength: 253 };
+
+/**
+ * Deeper than any real Kubernetes object, and shallow enough that the decisions' recursive
+ * comparisons (isDeepStrictEqual of two specs) stay far from the stack limit.
+ */
+export const MAX_NESTING_DEPTH = 256;
 
 const reviewSchema = {
   type: 'object',
@@ -50,11 +58,11 @@ const reviewSchema = {
         kind: {
           type: 'object',
           required: ['kind'],
-          properties: { group: { type: 'string' }, version: { type: 'string' }, kind: { type: 'string' } },
+          properties: { group: nameString, version: nameString, kind: nameString },
         },
         operation: { enum: ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'] },
-        namespace: { type: 'string' },
-        name: { type: 'string' },
+        namespace: nameString,
+        name: nameString,
         object: objectOrNull,
         oldObject: objectOrNull,
         dryRun: { type: 'boolean' },
@@ -69,6 +77,12 @@ const validateEnvelope = ajv.compile<AdmissionReviewRequest>(reviewSchema);
 export type EnvelopeCheck = { ok: true; review: AdmissionReviewRequest } | { ok: false; uid: string; version: ReviewVersion; message: string };
 
 export function checkEnvelope(body: unknown): EnvelopeCheck {
+  if (body === undefined) {
+    // No content type and no bytes: nothing was parsed.
+    return { ok: false, uid: '', version: 'admission.k8s.io/v1', message: 'empty body: expected an AdmissionReview sent as application/json' };
+  }
+  const problem = structureProblem(body);
+  if (problem) return { ok: false, uid: salvageUid(body), version: salvageVersion(body), message: `malformed AdmissionReview: ${problem}` };
   if (validateEnvelope(body)) return { ok: true, review: body };
   const error = validateEnvelope.errors?.[0];
   const where = error?.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : 'body';
@@ -78,6 +92,41 @@ export function checkEnvelope(body: unknown): EnvelopeCheck {
     version: salvageVersion(body),
     message: `malformed AdmissionReview: ${where} ${error?.message ?? 'is invalid'}`,
   };
+}
+
+/**
+ * Keys that would pollute prototypes if the body were ever merged into another object, and
+ * nesting deep enough to overflow a recursive walk. Iterative, so it never overflows itself.
+ */
+function structureProblem(root: unknown): string | undefined {
+  interface Path {
+    parent: Path | undefined;
+    key: string;
+  }
+  const where = (path: Path | undefined): string => {
+    const keys: string[] = [];
+    for (let p = path; p; p = p.parent) keys.push(p.key);
+    const text = keys.length === 0 ? 'the body' : keys.reverse().join('.');
+    return text.length > 120 ? `${text.slice(0, 120)}...` : text;
+  };
+  const stack: [value: unknown, depth: number, path: Path | undefined][] = [[root, 0, undefined]];
+  while (stack.length > 0) {
+    const [value, depth, path] = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_NESTING_DEPTH) return `the body is nested deeper than ${MAX_NESTING_DEPTH} levels (at ${where(path)})`;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i += 1) stack.push([value[i], depth + 1, { parent: path, key: String(i) }]);
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      const child = (value as Record<string, unknown>)[key];
+      if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype'))) {
+        return `forbidden key "${key === '__proto__' ? key : 'constructor.prototype'}" in ${where(path)}`;
+      }
+      stack.push([child, depth + 1, { parent: path, key }]);
+    }
+  }
+  return undefined;
 }
 
 /** Echo whatever uid can be found, so the apiserver can match even a refusal. */
@@ -98,7 +147,7 @@ export function toReview(version: ReviewVersion, uid: string, decision: Decision
     response.status = {
       code,
       message: decision.message ?? 'denied',
-      reason: code === 400 ? 'BadRequest' : 'Forbidden',
+      reason: code === 400 ? 'BadRequest' : code >= 500 ? 'InternalError' : 'Forbidden',
     };
   }
   if (decision.warnings && decision.warnings.length > 0) response.warnings = decision.warnings;

@@ -38,14 +38,14 @@ export async function runServer({ config, logger, handler, readiness = [], metri
   const keyPair = await certificates.start();
   const clientCA = config.clientCAFile ? readFileSync(config.clientCAFile, 'utf8') : undefined;
 
-  const admission = await buildAdmissionServer({
+  const admission = !config.webhook ? undefined : await buildAdmissionServer({
     keyPair,
     clientCA,
     logger,
     metrics,
     handler: createAdmissionHandler({ ...handler, options: config.decisions }),
   });
-  certificates.on('change', (pair) => rotateServingCertificate(admission, pair, clientCA));
+  if (admission) certificates.on('change', (pair) => rotateServingCertificate(admission, pair, clientCA));
 
   let closing = false;
   const health = buildHealthServer(metrics, {
@@ -55,12 +55,12 @@ export async function runServer({ config, logger, handler, readiness = [], metri
     ],
   });
 
-  await admission.listen({ host: config.host, port: config.port });
+  await admission?.listen({ host: config.host, port: config.port });
   await health.listen({ host: config.host, port: config.healthPort });
-  const admissionPort = (admission.server.address() as AddressInfo).port;
+  const admissionPort = admission ? (admission.server.address() as AddressInfo).port : 0;
   const healthPort = (health.server.address() as AddressInfo).port;
   const local = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const admissionUrl = `https://${local}:${admissionPort}`;
+  const admissionUrl = admission ? `https://${local}:${admissionPort}` : '';
   const healthUrl = `http://${local}:${healthPort}`;
   logger.info({ admissionUrl, healthUrl, policy: config.decisions.policy }, 'chaingate serving');
 
@@ -73,7 +73,7 @@ export async function runServer({ config, logger, handler, readiness = [], metri
       closing = true;
       if (delayMs > 0) await sleep(delayMs);
       certificates.stop();
-      await admission.close();
+      await admission?.close();
       await health.close();
     },
   };

@@ -14,6 +14,8 @@ export interface ChaingateProcess {
   healthUrl: string;
   certDir: string;
   caBundle: string;
+  /** One metric value from /metrics (sum over label sets matching `labels`). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
   logs: string[];
   child: ChildProcess;
   stop(): Promise<number | null>;
@@ -37,7 +39,7 @@ export async function startChaingate(args: string[], options: { certDir?: string
         logs.push(line);
         try {
           const entry = JSON.parse(line) as { admissionUrl?: string; healthUrl?: string };
-          if (entry.admissionUrl && entry.healthUrl) resolve({ admissionUrl: entry.admissionUrl, healthUrl: entry.healthUrl });
+          if (entry.healthUrl && entry.admissionUrl !== undefined) resolve({ admissionUrl: entry.admissionUrl, healthUrl: entry.healthUrl });
         } catch {
           // not a log line
         }
@@ -54,6 +56,7 @@ export async function startChaingate(args: string[], options: { certDir?: string
     healthUrl,
     certDir,
     caBundle: readFileSync(join(certDir, 'ca.crt'), 'utf8'),
+    metric: (name, labels) => readMetric(healthUrl, name, labels),
     logs,
     child,
     async stop() {
@@ -78,4 +81,16 @@ async function waitReady(healthUrl: string, logs: string[]): Promise<void> {
     await sleep(100);
   }
   throw new Error(`chaingate not ready within 30 s:\n${logs.join('\n')}`);
+}
+
+export async function readMetric(healthUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${healthUrl}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const labelText = match[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => labelText.includes(`${k}="${v}"`))) sum += Number(match[3]);
+  }
+  return sum;
 }

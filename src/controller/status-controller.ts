@@ -1,0 +1,206 @@
+// Publishes status.servicesUpgradePaths on every ClusterDeployment and MultiClusterService,
+// computed by the same graph code the webhook decides with. Only that field of the status
+// subresource is written, only when it differs, and only by the leader.
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ChainRegistry } from '../graph/chain-registry.ts';
+import { parseServices } from '../model/parse.ts';
+import { chainKey, type OwnerKind } from '../model/resources.ts';
+import { computeUpgradePaths, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
+import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmClient, type KcmResource } from '../kube/client.ts';
+import { ResilientInformer } from '../kube/resilient-informer.ts';
+import { ReferenceIndex } from './reference-index.ts';
+import { WorkQueue } from './work-queue.ts';
+import type { EventRecorder } from './event-recorder.ts';
+
+export interface StatusControllerOptions {
+  client: KcmClient;
+  chains: ChainRegistry;
+  logger: Logger;
+  registry: Registry;
+  systemNamespace: string;
+  /** Watch only these namespaces for ClusterDeployments (MultiClusterServices are cluster-scoped). */
+  namespaces?: string[];
+  events?: EventRecorder;
+  /** Status is written only while this says so (leader election). */
+  isLeader?: () => boolean;
+  resyncMs?: number;
+  workers?: number;
+}
+
+interface Tracked {
+  kind: OwnerKind;
+  object: Record<string, unknown>;
+}
+
+const KINDS: Array<{ kind: OwnerKind; resource: KcmResource; prefix: string }> = [
+  { kind: 'ClusterDeployment', resource: CLUSTER_DEPLOYMENTS, prefix: 'cd' },
+  { kind: 'MultiClusterService', resource: MULTI_CLUSTER_SERVICES, prefix: 'mcs' },
+];
+
+export class StatusController {
+  private readonly options: StatusControllerOptions;
+  private readonly objects = new Map<string, Tracked>();
+  private readonly index = new ReferenceIndex();
+  private readonly queue: WorkQueue;
+  private readonly informers: ResilientInformer[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private lastSync = 0;
+  private readonly metrics;
+
+  constructor(options: StatusControllerOptions) {
+    this.options = options;
+    this.queue = new WorkQueue({ workers: options.workers ?? 8 });
+    const registers = [options.registry];
+    const queue = this.queue;
+    const self = this;
+    this.metrics = {
+      reconciles: new Counter({ name: 'chaingate_controller_reconciles_total', help: 'Objects reconciled.', labelNames: ['kind'], registers }),
+      patches: new Counter({ name: 'chaingate_controller_status_patches_total', help: 'Status patches written.', labelNames: ['kind'], registers }),
+      skipped: new Counter({ name: 'chaingate_controller_patches_skipped_total', help: 'Reconciles whose status was already up to date.', labelNames: ['kind'], registers }),
+      errors: new Counter({ name: 'chaingate_controller_errors_total', help: 'Reconciles that failed (retried with backoff).', labelNames: ['kind'], registers }),
+      depth: new Gauge({ name: 'chaingate_controller_queue_depth', help: 'Objects waiting to be reconciled.', registers, collect() { this.set(queue.depth); } }),
+      sinceSync: new Gauge({
+        name: 'chaingate_controller_seconds_since_last_sync',
+        help: 'Seconds since the queue was last drained (-1 before the first sync).',
+        registers,
+        collect() { this.set(self.lastSync === 0 ? -1 : (Date.now() - self.lastSync) / 1000); },
+      }),
+    };
+  }
+
+  get hasSynced(): boolean {
+    return this.informers.every((informer) => informer.hasSynced);
+  }
+
+  async start(): Promise<void> {
+    const { client, logger, namespaces } = this.options;
+    this.unsubscribe = this.options.chains.onChange((change) => {
+      for (const key of this.index.objectsUsing(chainKey(change.namespace, change.name))) this.queue.add(key);
+    });
+    for (const { kind, resource, prefix } of KINDS) {
+      const scopes: Array<string | undefined> = resource.namespaced && namespaces?.length ? namespaces : [undefined];
+      for (const namespace of scopes) {
+        this.informers.push(
+          new ResilientInformer({
+            client,
+            resource,
+            namespace,
+            logger,
+            resyncMs: this.options.resyncMs,
+            events: {
+              upsert: (object) => this.track(kind, prefix, object),
+              remove: (object) => this.forget(prefix, object),
+              relisted: (items) => {
+                const keep = new Set(items.map((item) => this.track(kind, prefix, item)));
+                for (const key of [...this.objects.keys()]) {
+                  if (key.startsWith(`${prefix}/`) && !keep.has(key) && (namespace === undefined || key.startsWith(`${prefix}/${namespace}/`))) {
+                    this.forgetKey(key);
+                  }
+                }
+              },
+            },
+          }),
+        );
+      }
+    }
+    this.queue.start((key) => this.reconcile(key));
+    await Promise.all(this.informers.map((informer) => informer.start()));
+    const resyncMs = this.options.resyncMs ?? 5 * 60_000;
+    this.resyncTimer = setInterval(() => this.resyncAll(), resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.resyncTimer);
+    this.unsubscribe?.();
+    this.queue.stop();
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+  }
+
+  /** Queues every object, e.g. on becoming leader. */
+  resyncAll(): void {
+    for (const key of this.objects.keys()) this.queue.add(key);
+  }
+
+  /** Resolves when every queued reconcile has finished. */
+  async whenIdle(): Promise<void> {
+    await this.queue.whenIdle();
+  }
+
+  private track(kind: OwnerKind, prefix: string, object: Record<string, unknown>): string {
+    const meta = object.metadata as { name?: string; namespace?: string } | undefined;
+    const key = `${prefix}/${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`;
+    this.objects.set(key, { kind, object });
+    const chainNamespace = this.chainNamespace(kind, meta?.namespace ?? '');
+    let chains: string[] = [];
+    try {
+      chains = parseServices(object).flatMap((s) => (s.templateChain ? [chainKey(chainNamespace, s.templateChain)] : []));
+    } catch {
+      // malformed services: reconcile reports it
+    }
+    this.index.set(key, chains);
+    this.queue.add(key);
+    return key;
+  }
+
+  private forget(prefix: string, object: Record<string, unknown>): void {
+    const meta = object.metadata as { name?: string; namespace?: string } | undefined;
+    this.forgetKey(`${prefix}/${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`);
+  }
+
+  private forgetKey(key: string): void {
+    this.objects.delete(key);
+    this.index.remove(key);
+  }
+
+  private chainNamespace(kind: OwnerKind, namespace: string): string {
+    return kind === 'MultiClusterService' ? this.options.systemNamespace : namespace;
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const tracked = this.objects.get(key);
+    try {
+      if (tracked) await this.reconcileObject(tracked);
+    } catch (err) {
+      this.metrics.errors.inc({ kind: tracked?.kind ?? 'unknown' });
+      this.options.logger.warn({ object: key, err: (err as Error).message }, 'status reconcile failed; will retry');
+      throw err;
+    } finally {
+      if (this.queue.depth === 0) this.lastSync = Date.now();
+    }
+  }
+
+  private async reconcileObject({ kind, object }: Tracked): Promise<void> {
+    this.metrics.reconciles.inc({ kind });
+    const meta = object.metadata as { name: string; namespace?: string; uid?: string };
+    const leader = this.options.isLeader?.() ?? true;
+    const involved = { apiVersion: String(object.apiVersion ?? ''), kind, name: meta.name, namespace: meta.namespace, uid: meta.uid };
+    let services;
+    try {
+      services = parseServices(object);
+    } catch (err) {
+      if (leader) await this.options.events?.warn(involved, 'MalformedServices', (err as Error).message);
+      return;
+    }
+    const { paths, problems } = computeUpgradePaths(services, this.chainNamespace(kind, meta.namespace ?? ''), this.options.chains);
+    if (!leader) return;
+    for (const problem of problems) await this.options.events?.warn(involved, problem.reason, problem.message);
+    const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
+    if (samePaths(current, paths)) {
+      this.metrics.skipped.inc({ kind });
+      return;
+    }
+    const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
+    await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } });
+    this.metrics.patches.inc({ kind });
+  }
+}
+
+/** An absent list and an empty one mean the same to a reader. */
+function samePaths(current: unknown, desired: ServiceUpgradePaths[]): boolean {
+  if (current === undefined || current === null) return desired.length === 0;
+  return isDeepStrictEqual(current, desired);
+}
