@@ -36,6 +36,14 @@ export async function main(args: string[], io: Io = processIo): Promise<number> 
       io.stderr(`chaingate ${command.name}: ${err.message}\nRun "chaingate ${command.name} --help" for usage.`);
       return EXIT_USAGE;
     }
-    throw err;
+    // Anything else (an unreachable cluster, a refused request) is reported, not dumped.
+    const detail = process.env.CHAINGATE_DEBUG ? ((err as Error).stack ?? String(err)) : firstLine(err);
+    io.stderr(`chaingate ${command.name}: ${detail}`);
+    return EXIT_USAGE;
   }
+}
+
+function firstLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0] ?? message;
 }

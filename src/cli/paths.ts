@@ -12,30 +12,58 @@ export const pathsCommand: Command = {
   name: 'paths',
   summary: 'show the upgrades available to each service of an object',
   usage: `Usage: chaingate paths --chains PATH -f FILE [-o table|yaml|json]
+       chaingate paths clusterdeployment/NAME [-n NAMESPACE] [--kubeconfig FILE] [-o ...]
+       chaingate paths multiclusterservice/NAME [--kubeconfig FILE] [-o ...]
 
 Prints, for each service of the ClusterDeployment or MultiClusterService in FILE, every
 template it can reach through its chain and the shortest path there: the value the
-chaingate controller publishes as status.servicesUpgradePaths.
+chaingate controller publishes as status.servicesUpgradePaths. With KIND/NAME it reads
+the object from the cluster and prints its published status, or computes it from the
+cluster's chains when the controller has not published one (said on stderr).
+Installed as kubectl-chaingate, it also runs as "kubectl chaingate paths ...".
 
 Options:
   --chains PATH            ServiceTemplateChain manifests (file or directory)
   -f, --filename FILE      the ClusterDeployment or MultiClusterService
   -o, --output FORMAT      table (default), yaml or json
+  -n, --namespace NS       live mode: the ClusterDeployment's namespace (default "default");
+                           file mode: namespace for objects without metadata.namespace
+  --kubeconfig FILE        live mode: the cluster (default: $KUBECONFIG or in-cluster)
   --system-namespace NS    where MultiClusterService chains live (default kcm-system)
-  --namespace NS           namespace for objects without metadata.namespace (default "default")`,
+`,
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      chains: { type: 'string' },
-      filename: { type: 'string', short: 'f' },
-      output: { type: 'string', short: 'o' },
-      'system-namespace': { type: 'string' },
-      namespace: { type: 'string' },
-    });
+    const { values, positionals } = parseFlags(
+      args,
+      {
+        chains: { type: 'string' },
+        filename: { type: 'string', short: 'f' },
+        output: { type: 'string', short: 'o' },
+        'system-namespace': { type: 'string' },
+        namespace: { type: 'string', short: 'n' },
+        kubeconfig: { type: 'string' },
+      },
+      true,
+    );
     if (values.help) {
       io.stdout(this.usage);
       return EXIT_OK;
     }
     const format = oneOf(values.output, OUTPUT_FORMATS, '--output', 'table');
+    if (positionals.length > 1) throw new UsageError('expected one KIND/NAME');
+    if (positionals.length === 1) {
+      if (values.chains || values.filename) throw new UsageError('KIND/NAME reads the cluster: do not combine it with --chains or -f');
+      const { livePaths } = await import('./paths-live.ts');
+      const result = await livePaths({
+        target: positionals[0]!,
+        namespace: values.namespace ?? 'default',
+        kubeconfig: values.kubeconfig,
+        systemNamespace: values['system-namespace'] ?? DEFAULT_DECISION_OPTIONS.systemNamespace,
+      });
+      if (result.source === 'computed') io.stderr('Note: no published status yet; computed from the chains in the cluster');
+      io.stdout(renderUpgradePaths(result.paths, format));
+      for (const problem of result.problems) io.stderr(`Warning: ${problem}`);
+      return EXIT_OK;
+    }
     const defaultNamespace = values.namespace ?? 'default';
     const chains = loadChainFiles(requireFlag(values.chains, '--chains'), { defaultNamespace });
     const { object } = readSingleManifest(requireFlag(values.filename, '--filename'));
