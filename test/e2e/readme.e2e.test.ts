@@ -1,0 +1,123 @@
+// Runs README's examples as a user would: curl and the CLI against an offline chaingate,
+// and the kubectl walk-through against a real kube-apiserver with chaingate registered.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureTools, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
+import { registerWebhook } from '../support/webhook.ts';
+import { expectsFailure, missingLines, readmeSteps, type ReadmeStep } from '../support/readme-steps.ts';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const crds = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+
+interface Shell {
+  env: NodeJS.ProcessEnv;
+  rewrite(command: string): string;
+}
+
+function runShell(shell: Shell, command: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile('bash', ['-c', shell.rewrite(command)], { cwd: repo, env: shell.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, output: `${stdout}\n${stderr}` });
+    });
+  });
+}
+
+/** Reads may race the controller and the watch; they are retried for a while. */
+async function runStep(shell: Shell, step: ReadmeStep) {
+  const retriable = /^(kubectl get|chaingate paths)/.test(step.command);
+  const deadline = Date.now() + (retriable ? 20_000 : 0);
+  for (;;) {
+    const result = await runShell(shell, step.command);
+    const missing = missingLines(step, result.output);
+    if ((missing.length === 0 && (result.code !== 0) === expectsFailure(step)) || Date.now() >= deadline) return { ...result, missing };
+    await sleep(250);
+  }
+}
+
+function chaingateWrapper(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chaingate-bin-'));
+  const script = join(dir, 'chaingate');
+  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" "${join(repo, 'src/cli/main.ts')}" "$@"\n`);
+  chmodSync(script, 0o755);
+  return dir;
+}
+
+function rewriteFor(chaingate: ChaingateProcess) {
+  const admission = new URL(chaingate.admissionUrl);
+  const health = new URL(chaingate.healthUrl);
+  return (command: string) =>
+    command
+      .replaceAll('https://localhost:9443', `https://localhost:${admission.port}`)
+      .replaceAll('http://localhost:8081', `http://localhost:${health.port}`)
+      .replaceAll('certs/ca.crt', join(chaingate.certDir, 'ca.crt'));
+}
+
+describe('README offline examples (curl and the CLI)', () => {
+  let chaingate: ChaingateProcess;
+  let shell: Shell;
+  let bin: string;
+
+  beforeAll(async () => {
+    bin = chaingateWrapper();
+    chaingate = await startChaingate([], { env: { KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' } });
+    shell = { env: { ...process.env, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '', PATH: `${bin}:${process.env.PATH}` }, rewrite: rewriteFor(chaingate) };
+  });
+
+  afterAll(async () => {
+    await chaingate?.stop();
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  const steps = readmeSteps('offline');
+  it('has offline examples', () => expect(steps.length).toBeGreaterThanOrEqual(7));
+  for (const step of steps) {
+    it(step.command, async () => {
+      const result = await runStep(shell, step);
+      expect(result.missing, result.output).toEqual([]);
+      expect(result.code !== 0, result.output).toBe(expectsFailure(step));
+    });
+  }
+});
+
+describe('README walk-through on kube-apiserver', () => {
+  let cluster: ControlPlane;
+  let chaingate: ChaingateProcess;
+  let shell: Shell;
+  let bin: string;
+
+  beforeAll(async () => {
+    const { kubectl } = await ensureTools();
+    bin = chaingateWrapper();
+    cluster = await startControlPlane({ crdDir: crds });
+    chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig]);
+    await registerWebhook(cluster, chaingate);
+    shell = {
+      env: { ...process.env, KUBECONFIG: cluster.kubeconfig, PATH: `${dirname(kubectl)}:${bin}:${process.env.PATH}` },
+      rewrite: rewriteFor(chaingate),
+    };
+  });
+
+  afterAll(async () => {
+    await chaingate?.stop();
+    await cluster?.stop();
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  const steps = readmeSteps('cluster');
+  it('has the documented flow', () => expect(steps.length).toBeGreaterThanOrEqual(10));
+  // One test, steps in order: each depends on the cluster state the previous ones left.
+  it('runs every step with the documented output', async () => {
+    for (const step of steps) {
+      const result = await runStep(shell, step);
+      expect(result.missing, `${step.command}\n${result.output}`).toEqual([]);
+      expect(result.code !== 0, `${step.command}\n${result.output}`).toBe(expectsFailure(step));
+    }
+  });
+});
