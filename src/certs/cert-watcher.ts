@@ -88,7 +88,7 @@ export class CertWatcher extends EventEmitter<{ change: [KeyPair]; error: [Error
       .catch((err: Error) => {
         // Half-written files are normal mid-rotation: keep serving the last good pair.
         this.options.logger.warn({ err: err.message }, 'certificate reload failed; keeping the current one');
-        this.emit('error', err);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
       })
       .finally(() => {
         this.reloading = undefined;
