@@ -21,13 +21,22 @@ export interface ChaingateProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startChaingate(args: string[], options: { certDir?: string; env?: Record<string, string> } = {}): Promise<ChaingateProcess> {
+export interface StartOptions {
+  certDir?: string;
+  env?: Record<string, string>;
+  /** Wait until /readyz answers 200 (default true); false returns as soon as the ports are up. */
+  waitReady?: boolean;
+}
+
+export async function startChaingate(args: string[], options: StartOptions = {}): Promise<ChaingateProcess> {
   const certDir = options.certDir ?? mkdtempSync(join(tmpdir(), 'chaingate-certs-'));
   const child = spawn(
     process.execPath,
     [MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
+  // Listened for from the start: a process that dies early must not make stop() wait forever.
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const logs: string[] = [];
   let buffered = '';
   const urls = new Promise<{ admissionUrl: string; healthUrl: string }>((resolve, reject) => {
@@ -48,9 +57,15 @@ export async function startChaingate(args: string[], options: { certDir?: string
     child.stderr!.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
     child.once('exit', (code) => reject(new Error(`chaingate exited with ${code} before serving:\n${logs.join('\n')}`)));
   });
-  const { admissionUrl, healthUrl } = await urls;
-  await waitReady(healthUrl, logs);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // The serving line is logged at info level; never wait for it forever.
+  const startTimeout = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const { admissionUrl, healthUrl } = await urls.finally(() => clearTimeout(startTimeout));
+  if (options.waitReady !== false) {
+    await waitReady(healthUrl, logs).catch((err: unknown) => {
+      child.kill('SIGKILL'); // do not leave a process behind a failed start
+      throw err;
+    });
+  }
   return {
     admissionUrl,
     healthUrl,

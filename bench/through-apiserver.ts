@@ -1,0 +1,119 @@
+// The same ClusterDeployment updates through a real kube-apiserver, side by side:
+//   (a) no admission check, (b) the chaingate webhook, (c) the same rule as a
+//   ValidatingAdmissionPolicy (CEL, chains as params).
+// Reports what (b) adds per request over (a), and (b) against (c).
+// Goal: chaingate adds < 2 ms median over (a) and is no slower than (c).
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { startChaingate } from '../test/support/chaingate-process.ts';
+import { webhookConfiguration } from '../src/kube/webhook-configuration.ts';
+import { GROUP, VERSION, customObjects, mergePatch } from './kube.ts';
+import { fmt, header, percentile, printTable, quick } from './lib.ts';
+
+const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.url));
+const requests = quick ? 60 : 1_000;
+const NS = 'bench';
+
+/** SPEC's edge rule in CEL. Evaluated once per chain (param) the binding selects. */
+const POLICY = {
+  apiVersion: 'admissionregistration.k8s.io/v1',
+  kind: 'ValidatingAdmissionPolicy',
+  metadata: { name: 'service-upgrade-edges' },
+  spec: {
+    failurePolicy: 'Fail',
+    paramKind: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceTemplateChain' },
+    matchConstraints: { resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['UPDATE'], resources: ['clusterdeployments'] }] },
+    variables: [
+      { name: 'oldServices', expression: "has(oldObject.spec.serviceSpec) && has(oldObject.spec.serviceSpec.services) ? oldObject.spec.serviceSpec.services : []" },
+      { name: 'newServices', expression: "has(object.spec.serviceSpec) && has(object.spec.serviceSpec.services) ? object.spec.serviceSpec.services : []" },
+    ],
+    validations: [
+      {
+        expression: `variables.newServices.all(s,
+          !has(s.templateChain) || s.templateChain != params.metadata.name ||
+          variables.oldServices.all(o,
+            o.name != s.name || (has(o.__namespace__) ? o.__namespace__ : 'default') != (has(s.__namespace__) ? s.__namespace__ : 'default') ||
+            o.template == s.template ||
+            params.spec.supportedTemplates.exists(t, t.name == o.template && has(t.availableUpgrades) &&
+              t.availableUpgrades.exists(u, u.name == s.template))))`,
+        messageExpression: "'a service template change has no edge in ServiceTemplateChain ' + params.metadata.name",
+      },
+    ],
+  },
+};
+
+const BINDING = {
+  apiVersion: 'admissionregistration.k8s.io/v1',
+  kind: 'ValidatingAdmissionPolicyBinding',
+  metadata: { name: 'service-upgrade-edges' },
+  spec: { policyName: 'service-upgrade-edges', validationActions: ['Deny'], paramRef: { selector: {}, parameterNotFoundAction: 'Allow' } },
+};
+
+header('ClusterDeployment updates through kube-apiserver: none vs chaingate webhook vs ValidatingAdmissionPolicy');
+const progress = (m: string) => console.error(`[through-apiserver] ${m}`);
+const cluster = await startControlPlane({ crdDir: CRDS });
+progress('control plane up');
+const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--controller=false']);
+progress('chaingate up');
+try {
+  const api = customObjects(cluster.kubeconfig);
+  await cluster.kubectl(['create', 'namespace', NS]);
+  // A two-template cycle, so every update is a legal one-step change.
+  await api.createNamespacedCustomObject({
+    group: GROUP, version: VERSION, namespace: NS, plural: 'servicetemplatechains',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceTemplateChain', metadata: { name: 'ping-pong', namespace: NS }, spec: { supportedTemplates: [{ name: 'app-a', availableUpgrades: [{ name: 'app-b' }] }, { name: 'app-b', availableUpgrades: [{ name: 'app-a' }] }] } },
+  });
+  await api.createNamespacedCustomObject({
+    group: GROUP, version: VERSION, namespace: NS, plural: 'clusterdeployments',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ClusterDeployment', metadata: { name: 'bench', namespace: NS }, spec: { template: 't', credential: 'c', serviceSpec: { services: [{ name: 'app', namespace: 'app', template: 'app-a', templateChain: 'ping-pong' }] } } },
+  });
+  let flip = 0;
+  const update = () =>
+    api.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace: NS, plural: 'clusterdeployments', name: 'bench', body: { spec: { serviceSpec: { services: [{ name: 'app', namespace: 'app', template: ++flip % 2 ? 'app-b' : 'app-a', templateChain: 'ping-pong' }] } } } },
+      mergePatch(),
+    );
+  const measure = async (label: string) => {
+    for (let i = 0; i < 20; i++) await update(); // warm connections and caches
+    const samples: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const t0 = process.hrtime.bigint();
+      await update();
+      samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    samples.sort((a, b) => a - b);
+    return { label, p50: percentile(samples, 50), p99: percentile(samples, 99) };
+  };
+  progress('objects created');
+  const results = [];
+  results.push(await measure('(a) no admission check'));
+
+  const webhook = webhookConfiguration({ target: { url: chaingate.admissionUrl, caBundle: Buffer.from(chaingate.caBundle).toString('base64') } });
+  await cluster.kubectl(['apply', '-f', '-'], { input: stringify(webhook) });
+  // Prove the gate is live before timing it: a change with no edge must be refused.
+  const denied = await cluster.kubectl(['patch', 'clusterdeployment', 'bench', '-n', NS, '--dry-run=server', '--type=merge', '-p', '{"spec":{"serviceSpec":{"services":[{"name":"app","namespace":"app","template":"app-zzz","templateChain":"ping-pong"}]}}}']);
+  if (denied.code === 0) throw new Error('webhook not active');
+  results.push(await measure('(b) chaingate webhook'));
+  await cluster.kubectl(['delete', 'validatingwebhookconfiguration', 'chaingate']);
+
+  // `namespace` is a CEL reserved word: Kubernetes exposes such fields as __namespace__.
+  const policy = stringify(POLICY);
+  const apply = await cluster.kubectl(['apply', '-f', '-'], { input: `${policy}---\n${stringify(BINDING)}` });
+  if (apply.code !== 0) throw new Error(apply.stderr);
+  // The policy takes effect asynchronously: wait until it refuses a bad change.
+  for (let i = 0; ; i++) {
+    // Dry run: a probe that slips through before the policy is active must not change the object.
+    const r = await cluster.kubectl(['patch', 'clusterdeployment', 'bench', '-n', NS, '--dry-run=server', '--type=merge', '-p', '{"spec":{"serviceSpec":{"services":[{"name":"app","namespace":"app","template":"app-zzz","templateChain":"ping-pong"}]}}}']);
+    if (r.code !== 0) break;
+    if (i > 100) throw new Error('policy never took effect');
+    await new Promise((r2) => setTimeout(r2, 200));
+  }
+  results.push(await measure('(c) ValidatingAdmissionPolicy (CEL)'));
+
+  const base = results[0]!;
+  printTable(results.map((r) => ({ configuration: r.label, requests, p50: fmt.ms(r.p50), p99: fmt.ms(r.p99), 'p50 over (a)': fmt.ms(r.p50 - base.p50) })));
+} finally {
+  await chaingate.stop();
+  await cluster.stop();
+}
