@@ -1,0 +1,90 @@
+// Scale: (1) time and peak memory for chaingate to load 10,000 chains (20 templates, 60
+// edges each) from the API server; (2) time to publish status on 5,000 ClusterDeployments
+// after the one chain they all name appears, and patches avoided when nothing changed.
+// Goals: load < 5 s and < 400 MiB RSS; 5,000 statuses < 60 s with zero redundant patches.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { startChaingate } from '../test/support/chaingate-process.ts';
+import { GROUP, VERSION, customObjects, pool, waitFor } from './kube.ts';
+import { fmt, header, printTable, quick } from './lib.ts';
+
+const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CHAINS = quick ? 300 : 10_000;
+const DEPLOYMENTS = quick ? 200 : 5_000;
+const progress = (m: string) => console.error(`[scale] ${m}`);
+
+function chain(namespace: string, name: string) {
+  // 20 templates, 60 edges: each template upgrades to the next three (wrapping: a rollback-style cycle).
+  const t = (i: number) => `${name}-t${i % 20}`;
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'ServiceTemplateChain',
+    metadata: { name, namespace },
+    spec: { supportedTemplates: Array.from({ length: 20 }, (_, i) => ({ name: t(i), availableUpgrades: [1, 2, 3].map((d) => ({ name: t(i + d) })) })) },
+  };
+}
+
+function peakRssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+header(`scale: ${CHAINS.toLocaleString('en-US')} chains, ${DEPLOYMENTS.toLocaleString('en-US')} ClusterDeployments`);
+const cluster = await startControlPlane({ crdDir: CRDS });
+const api = customObjects(cluster.kubeconfig);
+const rows: Array<Record<string, string>> = [];
+try {
+  const namespaces = Array.from({ length: 10 }, (_, i) => `scale-${i}`);
+  for (const ns of namespaces) await cluster.kubectl(['create', 'namespace', ns]);
+  progress(`creating ${CHAINS} chains`);
+  await pool(CHAINS, 32, (i) => {
+    const namespace = namespaces[i % namespaces.length]!;
+    return api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'servicetemplatechains', body: chain(namespace, `chain-${i}`) });
+  });
+
+  progress('starting chaingate');
+  const started = Date.now();
+  const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=true', '--controller=true', '--resync-ms', '600000']);
+  try {
+    await waitFor(async () => (await chaingate.metric('chaingate_chains')) >= CHAINS, 120_000, 'chains loaded');
+    const loadMs = Date.now() - started;
+    rows.push({ measure: `load ${CHAINS.toLocaleString('en-US')} chains (process start to ready, all in cache)`, value: fmt.ms(loadMs).replace(' ms', '') + ' ms', 'peak RSS': fmt.mib(peakRssBytes(chaingate.child.pid!)) });
+
+    progress(`creating ${DEPLOYMENTS} ClusterDeployments naming a chain that does not exist yet`);
+    const ns = 'scale-0';
+    // No webhook is registered here, so objects may name a chain before it exists.
+    await pool(DEPLOYMENTS, 32, (i) =>
+      api.createNamespacedCustomObject({
+        group: GROUP, version: VERSION, namespace: ns, plural: 'clusterdeployments',
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'ClusterDeployment', metadata: { name: `cd-${i}`, namespace: ns }, spec: { template: 't', credential: 'c', serviceSpec: { services: [{ name: 'app', namespace: 'app', template: 'late-t0', templateChain: 'late' }] } } },
+      }),
+    );
+    // Each gets its first status (the service, no upgrades) once; let that settle.
+    await waitFor(async () => (await chaingate.metric('chaingate_controller_status_patches_total')) >= DEPLOYMENTS && (await chaingate.metric('chaingate_controller_queue_depth')) === 0, 300_000, 'initial statuses');
+    const patchesNamed = await chaingate.metric('chaingate_controller_status_patches_total');
+
+    progress('creating the chain');
+    const appeared = Date.now();
+    await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'servicetemplatechains', body: chain(ns, 'late') });
+    await waitFor(async () => (await chaingate.metric('chaingate_controller_status_patches_total')) >= patchesNamed + DEPLOYMENTS, 600_000, 'statuses published', 100);
+    const publishMs = Date.now() - appeared;
+    const afterPublish = await chaingate.metric('chaingate_controller_status_patches_total');
+    rows.push({ measure: `publish ${DEPLOYMENTS.toLocaleString('en-US')} statuses after their chain appears`, value: `${fmt.rate(publishMs)} ms`, 'peak RSS': fmt.mib(peakRssBytes(chaingate.child.pid!)) });
+
+    // Nothing changes now: a full recompute must not write anything.
+    await chaingate.stop();
+    const again = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=false', '--controller=true', '--resync-ms', '600000']);
+    await waitFor(async () => (await again.metric('chaingate_controller_reconciles_total')) >= DEPLOYMENTS && (await again.metric('chaingate_controller_queue_depth')) === 0, 300_000, 'restart recompute');
+    const redundant = await again.metric('chaingate_controller_status_patches_total');
+    const skipped = await again.metric('chaingate_controller_patches_skipped_total');
+    await again.stop();
+    rows.push({ measure: 'redundant status patches (beyond one per object per real change)', value: String(afterPublish - 2 * DEPLOYMENTS), 'peak RSS': '' });
+    rows.push({ measure: `full recompute by a restarted replica: patches written / avoided`, value: `${redundant} / ${skipped}`, 'peak RSS': '' });
+  } finally {
+    await chaingate.stop().catch(() => undefined);
+  }
+} finally {
+  await cluster.stop();
+}
+printTable(rows);
