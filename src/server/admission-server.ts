@@ -72,6 +72,10 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
     keepAliveTimeout: 75_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Strip "__proto__"/"constructor" keys instead of refusing the body: the review is then
+    // still answered with its uid, and no rule reads such keys.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
   });
 
   // Every failure on an admission route still answers with an AdmissionReview, so the
