@@ -46,6 +46,9 @@ export class ChainRegistry implements ChainLookup {
 
   /** Records a chain whose object could not be read, so users are told it is invalid and why. */
   setUnreadable(namespace: string, name: string, resourceVersion: string | undefined, error: string): TemplateChain {
+    // As in set(): the same version of the same object is the same problem; a relist must not re-announce it.
+    const existing = this.chains.get(chainKey(namespace, name));
+    if (existing && resourceVersion !== undefined && existing.resourceVersion === resourceVersion) return existing;
     const graph = new TemplateChain(namespace, name, [], resourceVersion, [error]);
     this.chains.set(graph.key, graph);
     this.emit({ type: 'set', namespace, name });

@@ -8,7 +8,6 @@ import type { HandlerDependencies } from '../admission/handler.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { compareNames } from '../graph/template-chain.ts';
 import { parseChain, parseServices } from '../model/parse.ts';
-import type { ServiceTemplateChain } from '../model/resources.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { ReadinessCheck } from '../server/run.ts';
 import {
@@ -20,6 +19,8 @@ import {
   loadKubeConfig,
   preferredVersion,
   CALL_TIMEOUT_MS,
+  ASSUMED_VERSION,
+  GroupNotServedError,
 } from './client.ts';
 import { ResilientInformer } from './resilient-informer.ts';
 
@@ -40,30 +41,62 @@ export interface ChainCache {
   stop(): Promise<void>;
 }
 
-/** Reads a chain object from the API server, never throwing: bad objects become "invalid". */
-export function applyChainObject(registry: ChainRegistry, object: unknown, logger: Logger): void {
+/**
+ * Reads a chain object from the API server, never throwing: bad objects become "invalid".
+ * Returns the chain's key, or undefined when the object cannot even be named.
+ */
+export function applyChainObject(registry: ChainRegistry, object: unknown, logger: Logger): string | undefined {
   const meta = (object as { metadata?: { name?: unknown; namespace?: unknown; resourceVersion?: unknown } } | null)?.metadata;
   const name = typeof meta?.name === 'string' ? meta.name : undefined;
   const namespace = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
   if (!name || !namespace) {
     logger.warn('ignoring a ServiceTemplateChain event without metadata.name/namespace');
-    return;
+    return undefined;
   }
   try {
-    registry.set(parseChain(object));
+    return registry.set(parseChain(object)).key;
   } catch (err) {
     const rv = typeof meta?.resourceVersion === 'string' ? meta.resourceVersion : undefined;
-    logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'unreadable ServiceTemplateChain: treated as invalid');
-    registry.setUnreadable(namespace, name, rv, (err as Error).message);
+    if (registry.get(namespace, name)?.resourceVersion !== rv || rv === undefined) {
+      logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'unreadable ServiceTemplateChain: treated as invalid');
+    }
+    return registry.setUnreadable(namespace, name, rv, (err as Error).message).key;
+  }
+}
+
+/**
+ * Makes the registry's content (in `namespace`, or everywhere) what a list returned. Unreadable
+ * chains are kept, as invalid: dropping them would turn "invalid, here is why" into "does not exist".
+ */
+export function applyChainList(registry: ChainRegistry, items: unknown[], namespace: string | undefined, logger: Logger): void {
+  const present = new Set<string>();
+  for (const item of items) {
+    const key = applyChainObject(registry, item, logger);
+    if (key !== undefined) present.add(key);
+  }
+  for (const graph of registry.list()) {
+    if (namespace !== undefined && graph.namespace !== namespace) continue;
+    if (!present.has(graph.key)) registry.delete(graph.namespace, graph.name);
   }
 }
 
 export async function startChainCache(options: ChainCacheOptions): Promise<ChainCache> {
   const { config, logger, metrics } = options;
   const kc = loadKubeConfig(config.kubeconfig);
-  const client = new KcmClient(kc, await preferredVersion(kc));
+  const server = kc.getCurrentCluster()?.server;
+  // An unreachable API server must not keep the process from serving /healthz and (not
+  // ready) /readyz: start with the version every kcm serves and discover it again later.
+  // Only "the kcm CRDs are not installed" is fatal.
+  let discovered: string | undefined;
+  try {
+    discovered = await preferredVersion(kc);
+  } catch (err) {
+    if (err instanceof GroupNotServedError) throw err;
+    logger.warn({ server, err: (err as Error).message, assumedVersion: ASSUMED_VERSION }, 'API discovery failed; starting unready, retrying in the background');
+  }
+  const client = new KcmClient(kc, discovered ?? ASSUMED_VERSION);
   const registry = new ChainRegistry();
-  logger.info({ server: kc.getCurrentCluster()?.server, version: client.version, namespaces: config.namespaces.length ? config.namespaces : '*' }, 'watching ServiceTemplateChains');
+  logger.info({ server, version: client.version, namespaces: config.namespaces.length ? config.namespaces : '*' }, 'watching ServiceTemplateChains');
 
   const restarts = new Counter({ name: 'chaingate_watch_restarts_total', help: 'Chain watch restarts after errors.', registers: [metrics.registry] });
   const scopes: Array<string | undefined> = config.namespaces.length > 0 ? config.namespaces : [undefined];
@@ -82,17 +115,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
             const meta = (object as { metadata?: { name?: string; namespace?: string } }).metadata;
             if (meta?.name && meta.namespace) registry.delete(meta.namespace, meta.name);
           },
-          relisted: (items) => {
-            const readable: ServiceTemplateChain[] = [];
-            for (const item of items) {
-              try {
-                readable.push(parseChain(item));
-              } catch {
-                applyChainObject(registry, item, logger);
-              }
-            }
-            registry.replaceAll(readable, namespace);
-          },
+          relisted: (items) => applyChainList(registry, items, namespace, logger),
         },
       }),
   );
@@ -112,6 +135,28 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     },
   });
 
+  let stopped = false;
+  let discoveryTimer: NodeJS.Timeout | undefined;
+  const rediscover = (delayMs: number) => {
+    discoveryTimer = setTimeout(async () => {
+      try {
+        const version = await preferredVersion(kc);
+        if (stopped) return;
+        logger.info({ server, version }, 'API discovery succeeded');
+        if (version !== client.version) {
+          client.version = version;
+          await Promise.all(informers.map((informer) => informer.relist()));
+        }
+      } catch (err) {
+        if (stopped) return;
+        logger.warn({ server, err: (err as Error).message }, 'API discovery failed again');
+        rediscover(Math.min(delayMs * 2, 30_000));
+      }
+    }, delayMs);
+    discoveryTimer.unref();
+  };
+  if (discovered === undefined) rediscover(1_000);
+
   await Promise.all(informers.map((informer) => informer.start()));
 
   const watched = (namespace: string) => config.namespaces.length === 0 || config.namespaces.includes(namespace);
@@ -123,7 +168,14 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
         const object = await client.get(CHAINS, namespace, name, CALL_TIMEOUT_MS);
         if (object === undefined) return undefined;
         logger.info({ chain: `${namespace}/${name}` }, 'chain not in cache yet: read it live');
-        return parseChain(object);
+        try {
+          return parseChain(object);
+        } catch {
+          // It exists but cannot be read: record it as invalid (with the reason) rather than
+          // let the decision say it does not exist.
+          applyChainObject(registry, object, logger);
+          return undefined;
+        }
       } catch (err) {
         logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'live chain read failed');
         return undefined;
@@ -147,6 +199,8 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     readiness: [{ name: 'chain cache not synced', ready: () => informers.every((i) => i.hasSynced) }],
     staleness,
     async stop() {
+      stopped = true;
+      clearTimeout(discoveryTimer);
       await Promise.all(informers.map((informer) => informer.stop()));
     },
   };

@@ -32,11 +32,19 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
+/** The API server answered, and kcm's CRDs are not installed: a configuration error, not an outage. */
+export class GroupNotServedError extends Error {
+  override name = 'GroupNotServedError';
+}
+
+/** What to use until discovery succeeds: every kcm release since v1.0 serves v1beta1. */
+export const ASSUMED_VERSION = 'v1beta1';
+
 /** The kcm API version the server prefers (v1beta1 on current kcm, either on v1.0). */
 export async function preferredVersion(kc: KubeConfig): Promise<string> {
   const groups = await withTimeout(kc.makeApiClient(ApisApi).getAPIVersions(), CALL_TIMEOUT_MS, 'API discovery');
   const group = groups.groups.find((g) => g.name === GROUP);
-  if (!group) throw new Error(`the API server does not serve ${GROUP}: install the kcm CRDs first`);
+  if (!group) throw new GroupNotServedError(`the API server does not serve ${GROUP}: install the kcm CRDs first`);
   return group.preferredVersion?.version ?? group.versions[0]!.version;
 }
 
@@ -53,7 +61,8 @@ export const SERVICE_TEMPLATES: KcmResource = { plural: 'servicetemplates', name
 /** Typed-enough access to kcm custom resources at one API version. */
 export class KcmClient {
   readonly kc: KubeConfig;
-  readonly version: string;
+  /** Mutable: set again when discovery, failed at start-up, succeeds later. */
+  version: string;
   readonly api: CustomObjectsApi;
 
   constructor(kc: KubeConfig, version: string) {

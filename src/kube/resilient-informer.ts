@@ -3,7 +3,17 @@
 // and stops for good. This wrapper restarts it with capped exponential backoff, tracks
 // whether the first list has completed (readiness), and relists on a timer as a watchdog
 // against watches that stay open but deliver nothing.
-import { makeInformer, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+//
+// Every (re)start and every periodic relist is a new "generation": the previous ListWatch is
+// stopped first, and anything it still delivers afterwards (a list answered late, an event
+// already in flight, a reconnect it had scheduled) is ignored. So a relist can never be
+// overtaken by an older watch event (which would resurrect a deleted object), and nothing
+// keeps talking to the API server after stop().
+//
+// client-node's watch handler is async and reads `object.metadata` unguarded: one malformed
+// event line would become an unhandled rejection, which ends a Node 24 process. Events are
+// therefore checked before client-node sees them.
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KcmClient, KcmResource, KubeList } from './client.ts';
 
@@ -26,82 +36,225 @@ export interface ResilientInformerOptions {
   onRestart?: () => void;
 }
 
+type Item = KubeList['items'][number];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An object client-node can key: metadata is an object with a non-empty name. */
+function isKeyable(value: unknown): value is Item {
+  if (!isRecord(value) || !isRecord(value.metadata)) return false;
+  const { name, namespace } = value.metadata;
+  return typeof name === 'string' && name !== '' && (namespace === undefined || typeof namespace === 'string');
+}
+
+/** Why a watch event must not reach client-node, or undefined when it is safe. */
+function malformedEvent(phase: unknown, object: unknown): string | undefined {
+  switch (phase) {
+    case 'ADDED':
+    case 'MODIFIED':
+    case 'DELETED':
+      return isKeyable(object) ? undefined : 'object has no metadata.name';
+    case 'BOOKMARK':
+      return isRecord(object) && isRecord(object.metadata) ? undefined : 'bookmark has no metadata';
+    case 'ERROR':
+      return isRecord(object) ? undefined : 'error event has no status object';
+    default:
+      return `unknown event type ${JSON.stringify(phase)?.slice(0, 40)}`;
+  }
+}
+
+class SupersededError extends Error {
+  override name = 'SupersededError';
+}
+
+/** A Watch that checks events, and that will not connect for a stopped or superseded generation. */
+class GuardedWatch extends Watch {
+  private readonly live: () => boolean;
+  private readonly logger: Logger;
+  private readonly onConnected: () => void;
+
+  constructor(kc: KubeConfig, live: () => boolean, logger: Logger, onConnected: () => void) {
+    super(kc);
+    this.live = live;
+    this.logger = logger;
+    this.onConnected = onConnected;
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: any, watchObj?: any) => void,
+    done: (err: any) => void,
+  ): Promise<AbortController> {
+    // Never resolved: client-node's reconnect loop for a dead generation just ends here.
+    if (!this.live()) return new AbortController();
+    let failed = false;
+    const checked = (phase: string, object: unknown, watchObject?: unknown): void => {
+      if (!this.live()) return;
+      const problem = malformedEvent(phase, object);
+      if (problem) {
+        this.logger.warn({ path, problem }, 'ignoring a malformed watch event');
+        return;
+      }
+      const fail = (err: unknown) => this.logger.error({ path, err: (err as Error)?.message ?? String(err) }, 'watch event handling failed');
+      try {
+        const result = (callback as (...args: unknown[]) => unknown)(phase, object, watchObject);
+        if (result instanceof Promise) result.catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const request = await super.watch(path, queryParams, checked, (err: unknown) => {
+      if (err) failed = true;
+      done(err);
+    });
+    if (!this.live()) request.abort(); // stopped while connecting
+    else if (!failed) this.onConnected();
+    return request;
+  }
+}
+
 export class ResilientInformer {
   private readonly options: ResilientInformerOptions;
-  private readonly informer;
-  private stopped = false;
+  private stopped = true;
   private synced = false;
   private backoffMs: number;
   private restartTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** Timers of client-node's reconnect delays, cleared on stop. */
+  private readonly delays = new Set<NodeJS.Timeout>();
+  private generation = 0;
+  private current: ListWatch<KubernetesObject> | undefined;
+  /** A list of the current generation is in flight: a periodic relist would only supersede it. */
+  private listing = false;
   /** When the last list or watch event arrived: the staleness of what we know. */
   lastContact = 0;
 
   constructor(options: ResilientInformerOptions) {
     this.options = options;
-    this.backoffMs = options.backoff?.initialMs ?? 500;
-    const { client, resource, namespace, events, logger } = options;
-    const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-      const result = await client.list(resource, namespace);
-      this.markSynced(result);
-      return result as KubernetesListObject<KubernetesObject>;
-    };
-    this.informer = makeInformer(client.kc, client.path(resource, namespace), list);
-    const guarded = (what: string, fn: (object: Record<string, unknown>) => void) => (object: KubernetesObject) => {
-      this.lastContact = Date.now();
-      this.backoffMs = options.backoff?.initialMs ?? 500;
-      try {
-        fn(object as unknown as Record<string, unknown>);
-      } catch (err) {
-        logger.error({ resource: resource.plural, err: (err as Error).message }, `${what} handler failed`);
-      }
-    };
-    this.informer.on('add', guarded('add', events.upsert));
-    this.informer.on('update', guarded('update', events.upsert));
-    this.informer.on('delete', guarded('delete', events.remove));
-    this.informer.on('error', (err: unknown) => this.scheduleRestart(err));
+    this.backoffMs = this.initialBackoff;
   }
 
   get hasSynced(): boolean {
     return this.synced;
   }
 
+  /** Lists and starts watching; resolves after the first attempt, successful or not (see hasSynced). */
   async start(): Promise<void> {
+    if (!this.stopped) return;
     this.stopped = false;
-    await this.informer.start();
     const resyncMs = this.options.resyncMs ?? 5 * 60_000;
     this.resyncTimer = setInterval(() => void this.relist(), resyncMs);
     this.resyncTimer.unref();
+    await this.connect();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.generation++; // whatever is still in flight belongs to a dead generation now
     clearTimeout(this.restartTimer);
     clearInterval(this.resyncTimer);
-    await this.informer.stop();
+    for (const timer of this.delays) clearTimeout(timer);
+    this.delays.clear();
+    const current = this.current;
+    this.current = undefined;
+    await current?.stop();
   }
 
-  /** A full list outside the watch: catches anything a silently stalled watch missed. */
+  /** A full list and a fresh watch: catches anything a silently stalled watch missed. */
   async relist(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.listing) return;
+    await this.connect();
+  }
+
+  private get initialBackoff(): number {
+    return this.options.backoff?.initialMs ?? 500;
+  }
+
+  /** Replaces the current ListWatch by a new generation: list, then watch from the list's version. */
+  private async connect(): Promise<void> {
+    const generation = ++this.generation;
+    const live = () => !this.stopped && generation === this.generation;
+    clearTimeout(this.restartTimer);
+    const previous = this.current;
+    this.current = undefined;
+    await previous?.stop();
+    if (!live()) return;
+
+    const { client, resource, namespace, events, logger } = this.options;
+    const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+      this.listing = true;
+      let result: KubeList;
+      try {
+        result = await client.list(resource, namespace);
+      } finally {
+        if (generation === this.generation) this.listing = false;
+      }
+      if (!live()) throw new SupersededError('list answered after its informer was stopped or replaced');
+      const items = this.markSynced(result);
+      return { ...result, items } as KubernetesListObject<KubernetesObject>;
+    };
+    const watch = new GuardedWatch(client.kc, live, logger, () => {
+      this.backoffMs = this.initialBackoff; // connected: the next failure is retried quickly again
+    });
+    const informer = new ListWatch<KubernetesObject>(client.path(resource, namespace), watch, list, false, undefined, undefined, {
+      delayFn: (ms) => this.delay(ms),
+    });
+    const guarded = (what: string, fn: (object: Record<string, unknown>) => void) => (object: KubernetesObject) => {
+      if (!live()) return;
+      this.lastContact = Date.now();
+      this.backoffMs = this.initialBackoff;
+      try {
+        fn(object as unknown as Record<string, unknown>);
+      } catch (err) {
+        logger.error({ resource: resource.plural, err: (err as Error).message }, `${what} handler failed`);
+      }
+    };
+    informer.on('add', guarded('add', (o) => events.upsert(o)));
+    informer.on('update', guarded('update', (o) => events.upsert(o)));
+    informer.on('delete', guarded('delete', (o) => events.remove(o)));
+    informer.on('error', (err: unknown) => {
+      if (live()) this.scheduleRestart(err);
+    });
+    this.current = informer;
     try {
-      const result = await this.options.client.list(this.options.resource, this.options.namespace);
-      this.markSynced(result);
+      await informer.start();
     } catch (err) {
-      this.options.logger.warn({ resource: this.options.resource.plural, err: (err as Error).message }, 'periodic relist failed');
+      // e.g. credentials that cannot be loaded: client-node throws instead of emitting `error`
+      if (live()) this.scheduleRestart(err);
     }
   }
 
-  private markSynced(result: KubeList): void {
-    this.lastContact = Date.now();
+  /** Stands in for client-node's reconnect delay: does not hold the process open, and is cancelled by stop(). */
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.delays.delete(timer);
+        resolve();
+      }, ms);
+      timer.unref();
+      this.delays.add(timer);
+    });
+  }
+
+  /** Records a successful list; returns the items client-node can safely cache. */
+  private markSynced(result: KubeList): Item[] {
     if (!Array.isArray(result?.items)) throw new Error(`list ${this.options.resource.plural}: response has no items`);
+    this.lastContact = Date.now();
+    const items = result.items.filter(isKeyable);
+    if (items.length !== result.items.length) {
+      this.options.logger.warn({ resource: this.options.resource.plural, ignored: result.items.length - items.length }, 'ignoring listed objects without metadata.name');
+    }
     try {
-      this.options.events.relisted?.(result.items);
+      this.options.events.relisted?.(items);
     } catch (err) {
       this.options.logger.error({ err: (err as Error).message }, 'relist handler failed');
     }
-    if (!this.synced) this.options.logger.info({ resource: this.options.resource.plural, namespace: this.options.namespace ?? '*', count: result.items.length }, 'initial list synced');
+    if (!this.synced) this.options.logger.info({ resource: this.options.resource.plural, namespace: this.options.namespace ?? '*', count: items.length }, 'initial list synced');
     this.synced = true;
+    return items;
   }
 
   private scheduleRestart(err: unknown): void {
@@ -114,9 +267,7 @@ export class ResilientInformer {
     );
     this.options.onRestart?.();
     clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      if (!this.stopped) void this.informer.start();
-    }, delay);
+    this.restartTimer = setTimeout(() => void this.connect(), delay);
     this.restartTimer.unref();
   }
 }

@@ -29,6 +29,10 @@ export interface ControlPlane {
   kubectl(args: string[], opts?: { input?: string }): Promise<CommandResult>;
   /** Stops and restarts kube-apiserver with the same flags and port; etcd keeps running. */
   restartApiServer(): Promise<void>;
+  /** Stops kube-apiserver (SIGTERM, as in a rolling restart) and leaves it down; etcd keeps running. */
+  stopApiServer(): Promise<void>;
+  /** Starts a stopped kube-apiserver again with the same flags and port, and waits until it is ready. */
+  startApiServer(): Promise<void>;
   /** Process ids of the running etcd and kube-apiserver (undefined once stopped). */
   pids(): { etcd: number | undefined; apiserver: number | undefined };
   /** Kills both processes and removes `dir`. Safe to call more than once. */
@@ -181,6 +185,13 @@ export async function startControlPlane(opts: { crdDir?: string } = {}): Promise
       kubectl,
       async restartApiServer() {
         await terminate(apiserver);
+        await startApiserver();
+      },
+      async stopApiServer() {
+        await terminate(apiserver);
+      },
+      async startApiServer() {
+        if (apiserver && !apiserver.hasExited()) return;
         await startApiserver();
       },
       pids: () => ({ etcd: etcd?.child.pid, apiserver: apiserver?.child.pid }),
