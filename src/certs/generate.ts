@@ -14,6 +14,8 @@ export interface CertificateRequest {
   /** Host names the serving certificate answers to (localhost and 127.0.0.1 are always in). */
   dnsNames?: string[];
   validityDays?: number;
+  /** Overrides validityDays (tests of rotation need lifetimes of seconds). */
+  validitySeconds?: number;
   commonName?: string;
 }
 
@@ -22,7 +24,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 export async function generateCertificates(request: CertificateRequest = {}): Promise<GeneratedCertificates> {
   const now = new Date();
   const notBeforeDate = new Date(now.getTime() - 5 * 60 * 1000); // tolerate clock skew
-  const notAfterDate = new Date(now.getTime() + (request.validityDays ?? 365) * DAY_MS);
+  const validityMs = request.validitySeconds !== undefined ? request.validitySeconds * 1000 : (request.validityDays ?? 365) * DAY_MS;
+  const notAfterDate = new Date(now.getTime() + validityMs);
   const ca = await generate([{ name: 'commonName', value: 'chaingate-ca' }], {
     algorithm: 'sha256',
     keyType: 'ec',

@@ -107,7 +107,10 @@ export class StatusController {
       }
     }
     this.queue.start((key) => this.reconcile(key));
-    await Promise.all(this.informers.map((informer) => informer.start()));
+    // Not awaited, for the same reason as the chain cache: readiness reports the sync.
+    void Promise.all(this.informers.map((informer) => informer.start())).catch((err: Error) =>
+      logger.error({ err: err.message }, 'controller watches failed to start'),
+    );
     const resyncMs = this.options.resyncMs ?? 5 * 60_000;
     this.resyncTimer = setInterval(() => this.resyncAll(), resyncMs);
     this.resyncTimer.unref();

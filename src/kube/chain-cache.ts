@@ -6,7 +6,7 @@ import { Gauge, Counter } from 'prom-client';
 import type { ServeConfig } from '../config/serve-config.ts';
 import type { HandlerDependencies } from '../admission/handler.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
-import { compareNames } from '../graph/template-chain.ts';
+import { TemplateChain, compareNames } from '../graph/template-chain.ts';
 import { parseChain, parseServices } from '../model/parse.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { ReadinessCheck } from '../server/run.ts';
@@ -157,7 +157,11 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
   };
   if (discovered === undefined) rediscover(1_000);
 
-  await Promise.all(informers.map((informer) => informer.start()));
+  // Not awaited: a blackholed API server must not keep the health port closed. Readiness
+  // says "not synced" meanwhile, and decisions read missing chains live.
+  void Promise.all(informers.map((informer) => informer.start())).catch((err: Error) =>
+    logger.error({ err: err.message }, 'chain watch failed to start'),
+  );
 
   const watched = (namespace: string) => config.namespaces.length === 0 || config.namespaces.includes(namespace);
   const handlerDependencies: Omit<HandlerDependencies, 'options'> = {
@@ -169,12 +173,11 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
         if (object === undefined) return undefined;
         logger.info({ chain: `${namespace}/${name}` }, 'chain not in cache yet: read it live');
         try {
-          return parseChain(object);
-        } catch {
-          // It exists but cannot be read: record it as invalid (with the reason) rather than
-          // let the decision say it does not exist.
-          applyChainObject(registry, object, logger);
-          return undefined;
+          return TemplateChain.fromObject(parseChain(object));
+        } catch (err) {
+          // It exists but cannot be read: invalid, with the reason, rather than "does not exist".
+          const rv = (object as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+          return new TemplateChain(namespace, name, [], rv, [(err as Error).message]);
         }
       } catch (err) {
         logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'live chain read failed');
