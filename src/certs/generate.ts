@@ -17,6 +17,8 @@ export interface CertificateRequest {
   /** Overrides validityDays (tests of rotation need lifetimes of seconds). */
   validitySeconds?: number;
   commonName?: string;
+  /** The CA's subject; distinct names keep an old and a new CA apart in one trust bundle. */
+  caCommonName?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -26,7 +28,7 @@ export async function generateCertificates(request: CertificateRequest = {}): Pr
   const notBeforeDate = new Date(now.getTime() - 5 * 60 * 1000); // tolerate clock skew
   const validityMs = request.validitySeconds !== undefined ? request.validitySeconds * 1000 : (request.validityDays ?? 365) * DAY_MS;
   const notAfterDate = new Date(now.getTime() + validityMs);
-  const ca = await generate([{ name: 'commonName', value: 'chaingate-ca' }], {
+  const ca = await generate([{ name: 'commonName', value: request.caCommonName ?? 'chaingate-ca' }], {
     algorithm: 'sha256',
     keyType: 'ec',
     curve: 'P-256',

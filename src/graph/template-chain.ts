@@ -82,7 +82,8 @@ export class TemplateChain {
   }
 
   hasEdge(from: string, to: string): boolean {
-    return this.graph.hasNode(from) && this.graph.hasNode(to) && this.graph.hasDirectedEdge(from, to);
+    // graphology answers false for unknown nodes itself; no separate hasNode checks needed.
+    return this.graph.hasDirectedEdge(from, to);
   }
 
   /** Templates one declared step away from `from`, sorted by name, without self-edges. */

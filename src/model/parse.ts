@@ -36,24 +36,32 @@ function optionalRecord(value: unknown, where: string): Record<string, unknown> 
   return value;
 }
 
+function optional(value: unknown): boolean {
+  return value === undefined || value === null || typeof value === 'string';
+}
+
 /** Reads spec.serviceSpec.services of a ClusterDeployment or MultiClusterService. */
 export function parseServices(object: unknown): Service[] {
   const root = optionalRecord(object, 'object');
   const spec = optionalRecord(root.spec, 'spec');
   const serviceSpec = optionalRecord(spec.serviceSpec, 'spec.serviceSpec');
-  return optionalArray(serviceSpec.services, 'spec.serviceSpec.services').map((raw, i) => {
-    const where = `spec.serviceSpec.services[${i}]`;
-    const entry = optionalRecord(raw, where);
-    const service: Service = {
-      name: requiredString(entry.name, `${where}.name`),
-      template: requiredString(entry.template, `${where}.template`),
-    };
-    const namespace = optionalString(entry.namespace, `${where}.namespace`);
-    if (namespace) service.namespace = namespace;
-    const templateChain = optionalString(entry.templateChain, `${where}.templateChain`);
-    if (templateChain) service.templateChain = templateChain;
-    return service;
-  });
+  const services = optionalArray(serviceSpec.services, 'spec.serviceSpec.services');
+  // Validated in place and returned as they are: copying 50 services per admission request
+  // was a measurable share of the decision time. Callers never mutate them.
+  for (let i = 0; i < services.length; i++) {
+    const entry = services[i];
+    if (!isRecord(entry)) throw new MalformedObjectError(`spec.serviceSpec.services[${i}] must be an object`);
+    const { name, template, namespace, templateChain } = entry;
+    if (typeof name !== 'string' || typeof template !== 'string' || name === '' || template === '' || !optional(namespace) || !optional(templateChain)) {
+      // The slow path builds the precise message; valid services never pay for it.
+      const where = `spec.serviceSpec.services[${i}]`;
+      requiredString(name, `${where}.name`);
+      requiredString(template, `${where}.template`);
+      optionalString(namespace, `${where}.namespace`);
+      optionalString(templateChain, `${where}.templateChain`);
+    }
+  }
+  return services as Service[];
 }
 
 /** Reads spec.supportedTemplates of a ServiceTemplateChain (either API version). */

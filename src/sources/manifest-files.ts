@@ -38,9 +38,18 @@ export function readManifests(path: string): Manifest[] {
 }
 
 function readText(file: string): string {
-  const size = statSync(file).size;
-  if (size > MAX_FILE_BYTES) throw new ManifestError(`${file}: ${size} bytes is larger than the ${MAX_FILE_BYTES}-byte limit`);
-  return readFileSync(file, 'utf8');
+  // A missing or unreadable file is bad input (exit 2 with the file named), not a crash.
+  try {
+    const size = statSync(file).size;
+    if (size > MAX_FILE_BYTES) throw new ManifestError(`${file}: ${size} bytes is larger than the ${MAX_FILE_BYTES}-byte limit`);
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if (err instanceof ManifestError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ManifestError(`${file}: no such file or directory`);
+    if (code === 'EISDIR') throw new ManifestError(`${file}: is a directory, expected a file`);
+    throw new ManifestError(`${file}: cannot read: ${(err as Error).message}`);
+  }
 }
 
 export function parseManifestText(text: string, source: string): Manifest[] {
@@ -61,19 +70,30 @@ export function parseManifestText(text: string, source: string): Manifest[] {
   list.forEach((document, index) => {
     const where = list.length > 1 ? `${source} (document ${index + 1})` : source;
     if (document.errors.length > 0) throw new ManifestError(`${where}: invalid YAML: ${document.errors[0]!.message}`);
-    collect(document.toJS({ maxAliasCount: 100 }), where, manifests);
+    let value: unknown;
+    try {
+      value = document.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // toJS throws (not reports) on alias bombs ("billion laughs") and too-deep nesting.
+      throw new ManifestError(`${where}: invalid YAML: ${(err as Error).message}`);
+    }
+    collect(value, where, manifests);
   });
   return manifests;
 }
 
-function collect(value: unknown, source: string, into: Manifest[]): void {
+/** `kind: List` wrappers nest in practice once; a bound keeps hostile nesting from overflowing the stack. */
+const MAX_LIST_DEPTH = 32;
+
+function collect(value: unknown, source: string, into: Manifest[], depth = 0): void {
   if (value === null || value === undefined) return; // an empty document
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ManifestError(`${source}: expected a Kubernetes object, got ${Array.isArray(value) ? 'a list' : typeof value}`);
   }
   const object = value as Record<string, unknown>;
   if (Array.isArray(object.items) && typeof object.kind === 'string' && object.kind.endsWith('List')) {
-    object.items.forEach((item, i) => collect(item, `${source} items[${i}]`, into));
+    if (depth >= MAX_LIST_DEPTH) throw new ManifestError(`${source}: List wrappers nested more than ${MAX_LIST_DEPTH} deep`);
+    object.items.forEach((item, i) => collect(item, `${source} items[${i}]`, into, depth + 1));
     return;
   }
   if (typeof object.kind !== 'string') throw new ManifestError(`${source}: the object has no kind`);
