@@ -138,7 +138,7 @@ async function unzip(zip: string, into: string): Promise<void> {
 // Control plane
 
 /** Starts etcd and kube-apiserver on free loopback ports; optionally installs the CRDs in `crdDir`. */
-export async function startControlPlane(opts: { crdDir?: string } = {}): Promise<ControlPlane> {
+export async function startControlPlane(opts: { crdDir?: string; extraApiserverArgs?: string[] } = {}): Promise<ControlPlane> {
   const [bins, tools] = await Promise.all([ensureBinaries(), ensureTools()]);
   const dir = await mkdtemp(join(tmpdir(), 'chaingate-cp-'));
   const forget = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));
@@ -163,7 +163,7 @@ export async function startControlPlane(opts: { crdDir?: string } = {}): Promise
     etcd = launch('etcd', bins.etcd, etcdArgs(dir, etcdClientPort, etcdPeerPort), dir);
     await waitReady(etcd, () => probe(`${etcdUrl}/health`, {}, (body) => body.includes('"health":"true"')));
 
-    const apiserverArgs = kubeApiserverArgs(pki, etcdUrl, securePort, server);
+    const apiserverArgs = [...kubeApiserverArgs(pki, etcdUrl, securePort, server), ...(opts.extraApiserverArgs ?? [])];
     const startApiserver = async (): Promise<void> => {
       apiserver = launch('kube-apiserver', bins.apiserver, apiserverArgs, dir);
       await waitReady(apiserver, () => probe(`${server}/readyz`, pki.clientTls, () => true));
