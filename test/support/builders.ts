@@ -5,8 +5,11 @@ import { TemplateChain } from '../../src/graph/template-chain.ts';
 import type { AdmissionInput, DecisionOptions, Operation } from '../../src/admission/types.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../../src/admission/types.ts';
 
-/** Adjacency in the compact form `{ from: [to, ...] }`; key order is the listing order. */
-export type Edges = Record<string, readonly string[]>;
+/**
+ * Adjacency in the compact form `{ from: [to, ...] }` (listing order is key order, which
+ * puts integer-like keys such as "100" first) or as `[from, [to, ...]]` pairs in order.
+ */
+export type Edges = Record<string, readonly string[]> | ReadonlyArray<readonly [string, readonly string[]]>;
 
 export interface ChainOptions {
   namespace?: string;
@@ -26,7 +29,7 @@ export function chainObject(name: string, edges: Edges, options: ChainOptions = 
       ...(options.resourceVersion !== undefined ? { resourceVersion: options.resourceVersion } : {}),
     },
     spec: {
-      supportedTemplates: Object.entries(edges).map(([template, upgrades]) => ({
+      supportedTemplates: (Array.isArray(edges) ? edges : Object.entries(edges)).map(([template, upgrades]: readonly [string, readonly string[]]) => ({
         name: template,
         availableUpgrades: upgrades.map((u) => ({ name: u })),
       })),
@@ -111,10 +114,10 @@ export function options(overrides: Partial<DecisionOptions> = {}): DecisionOptio
 }
 
 /** The SPEC status example: 010 -> {020,030,040}, 020 -> {030,040}, 030 -> 040, 040 -> 100. */
-export const SPEC_EXAMPLE_EDGES: Edges = {
-  '010': ['020', '030', '040'],
-  '020': ['030', '040'],
-  '030': ['040'],
-  '040': ['100'],
-  '100': [],
-};
+export const SPEC_EXAMPLE_EDGES: Edges = [
+  ['010', ['020', '030', '040']],
+  ['020', ['030', '040']],
+  ['030', ['040']],
+  ['040', ['100']],
+  ['100', []],
+];
