@@ -65,5 +65,5 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
     }
   }
   const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains);
-  return { paths, source: 'computed', problems: problems.map((p) => p.message) };
+  return { paths, source: 'computed', problems: problems.filter((p) => p.type === 'Warning').map((p) => p.message) };
 }

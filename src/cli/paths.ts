@@ -85,7 +85,7 @@ Options:
     });
     const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains);
     io.stdout(renderUpgradePaths(paths, format));
-    for (const problem of problems) io.stderr(`Warning: ${problem.message}`);
+    for (const problem of problems) if (problem.type === 'Warning') io.stderr(`Warning: ${problem.message}`);
     return EXIT_OK;
   },
 };

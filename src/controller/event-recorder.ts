@@ -27,7 +27,11 @@ export class EventRecorder {
     this.instance = instance;
   }
 
-  async warn(object: InvolvedObject, reason: string, message: string): Promise<void> {
+  warn(object: InvolvedObject, reason: string, message: string): Promise<void> {
+    return this.record(object, 'Warning', reason, message);
+  }
+
+  async record(object: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const key = `${object.uid ?? `${object.namespace}/${object.name}`}|${reason}|${message}`;
     if (this.seen.has(key)) return;
     if (this.seen.size >= MEMORY) this.seen.delete(this.seen.keys().next().value!);
@@ -44,7 +48,7 @@ export class EventRecorder {
             involvedObject: { apiVersion: object.apiVersion, kind: object.kind, name: object.name, namespace: object.namespace, uid: object.uid },
             reason,
             message: message.slice(0, 1024),
-            type: 'Warning',
+            type,
             source: { component: 'chaingate' },
             reportingComponent: 'chaingate',
             reportingInstance: this.instance,

@@ -190,7 +190,7 @@ export class StatusController {
     }
     const { paths, problems } = computeUpgradePaths(services, this.chainNamespace(kind, meta.namespace ?? ''), this.options.chains);
     if (!leader) return;
-    for (const problem of problems) await this.options.events?.warn(involved, problem.reason, problem.message);
+    for (const problem of problems) await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
     const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
     if (samePaths(current, paths)) {
       this.metrics.skipped.inc({ kind });

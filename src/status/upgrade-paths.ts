@@ -16,7 +16,9 @@ export interface ServiceUpgradePaths {
 /** Why a service got no upgrades: becomes a Kubernetes Event. */
 export interface PathProblem {
   service: string;
-  reason: 'ChainNotFound' | 'ChainInvalid' | 'TemplateNotInChain';
+  reason: 'NoTemplateChain' | 'ChainNotFound' | 'ChainInvalid' | 'TemplateNotInChain';
+  /** A service without a chain is a choice, not a fault: reported, but not as a warning. */
+  type: 'Normal' | 'Warning';
   message: string;
 }
 
@@ -37,18 +39,27 @@ export function computeUpgradePaths(
       namespace: service.namespace || DEFAULT_SERVICE_NAMESPACE,
       template: service.template,
     };
-    if (!service.templateChain) return entry;
     const id = `${entry.namespace}/${entry.name}`;
+    if (!service.templateChain) {
+      problems.push({
+        service: id,
+        reason: 'NoTemplateChain',
+        type: 'Normal',
+        message: `service ${id} names no templateChain, so no upgrades are declared for ${service.template}`,
+      });
+      return entry;
+    }
     const resolved = resolveChain(chains, chainNamespace, service.templateChain);
     if ('problem' in resolved) {
       const missing = !chains.get(chainNamespace, service.templateChain);
-      problems.push({ service: id, reason: missing ? 'ChainNotFound' : 'ChainInvalid', message: `service ${id}: ${resolved.problem}` });
+      problems.push({ service: id, reason: missing ? 'ChainNotFound' : 'ChainInvalid', type: 'Warning', message: `service ${id}: ${resolved.problem}` });
       return entry;
     }
     if (!resolved.chain.supports(service.template)) {
       problems.push({
         service: id,
         reason: 'TemplateNotInChain',
+        type: 'Warning',
         message: `service ${id}: ${unsupportedTemplate(resolved.chain, service.template)}`,
       });
       return entry;

@@ -50,8 +50,10 @@ describe('computeUpgradePaths', () => {
   it('a service with no chain gets an entry without availableUpgrades', () => {
     const { paths, problems } = computeUpgradePaths([service('k', '010', undefined, 'x')], 'ns', chains());
     expect(paths).toEqual([{ name: 'k', namespace: 'x', template: '010' }]);
-    // Nothing is wrong with a service that opted out of chains: no problem (no Event).
-    expect(problems).toEqual([]);
+    // SPEC: an Event says why. Not a fault, so a Normal event, not a Warning.
+    expect(problems).toEqual([
+      { service: 'x/k', reason: 'NoTemplateChain', type: 'Normal', message: 'service x/k names no templateChain, so no upgrades are declared for 010' },
+    ]);
   });
 
   it('a missing chain: no availableUpgrades, ChainNotFound', () => {
@@ -61,6 +63,7 @@ describe('computeUpgradePaths', () => {
       {
         service: 'x/k',
         reason: 'ChainNotFound',
+        type: 'Warning',
         message: 'service x/k: ServiceTemplateChain ns/gone does not exist; create it first or name an existing chain',
       },
     ]);
@@ -82,6 +85,7 @@ describe('computeUpgradePaths', () => {
       {
         service: 'x/k',
         reason: 'TemplateNotInChain',
+        type: 'Warning',
         message: 'service x/k: ServiceTemplateChain ns/kyverno does not support template 999 (supported templates: 010, 020, 030, 040, 100)',
       },
     ]);
