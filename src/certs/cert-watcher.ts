@@ -34,6 +34,7 @@ export class CertWatcher extends EventEmitter<{ change: [KeyPair]; error: [Error
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
+  private reloadAgain: Promise<void> | undefined;
   private readonly options: CertWatcherOptions;
 
   constructor(options: CertWatcherOptions) {
@@ -78,7 +79,16 @@ export class CertWatcher extends EventEmitter<{ change: [KeyPair]; error: [Error
 
   /** Re-reads the files; emits `change` when the certificate differs. Never throws. */
   reload(): Promise<void> {
-    this.reloading ??= this.load()
+    if (this.reloading) {
+      // A change landed while a load was reading (the key renamed just after the certificate):
+      // that load may hold the old file, so read once more when it is done.
+      this.reloadAgain ??= this.reloading.then(() => {
+        this.reloadAgain = undefined;
+        return this.reload();
+      });
+      return this.reloadAgain;
+    }
+    this.reloading = this.load()
       .then((pair) => {
         if (pair.fingerprint === this.current?.fingerprint && pair.key === this.current.key) return;
         this.current = pair;

@@ -72,10 +72,22 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
     keepAliveTimeout: 75_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // Strip "__proto__"/"constructor" keys instead of refusing the body: the review is then
-    // still answered with its uid, and no rule reads such keys.
-    onProtoPoisoning: 'remove',
-    onConstructorPoisoning: 'remove',
+  });
+
+  // application/json only (Fastify's default text/plain parser would hand the route a string).
+  // Plain JSON.parse cannot pollute a prototype: checkEnvelope then refuses "__proto__" and
+  // "constructor.prototype" keys and over-deep nesting with code 400, the uid still echoed
+  // (Fastify's own parser answered those as "not valid JSON", or stripped the keys silently).
+  // Syntax errors are reported without V8's excerpt of the body, so no object content reaches the logs.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(bodyError('CHAINGATE_INVALID_JSON', describeSyntaxError(err as Error)), undefined);
+    }
   });
 
   // Every failure on an admission route still answers with an AdmissionReview, so the
@@ -160,10 +172,23 @@ function describeTransportError(error: FastifyError): string {
       return 'unsupported content type: send the AdmissionReview as application/json';
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'empty body: expected an AdmissionReview';
+    case 'CHAINGATE_INVALID_JSON':
+      return error.message;
     default:
       if (error.statusCode === 400 || error instanceof SyntaxError) return `malformed JSON: ${error.message}`;
       return `request failed: ${error.message}`;
   }
+}
+
+function bodyError(code: string, message: string): FastifyError {
+  return Object.assign(new Error(message), { code, statusCode: 400, name: 'FastifyError' }) as FastifyError;
+}
+
+/** V8's message quotes part of the body; keep only the position. */
+function describeSyntaxError(err: Error): string {
+  if (/end of JSON input/i.test(err.message)) return 'malformed JSON: the body ends before the JSON value does';
+  const position = /at position (\d+)/.exec(err.message)?.[1];
+  return `malformed JSON: the body is not valid JSON${position ? ` (at character ${position})` : ''}`;
 }
 
 /** Swaps the certificate of a running server: new handshakes get it, open connections keep theirs. */
