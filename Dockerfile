@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# chaingate image: TypeScript compiled in a Node 24 build stage; the runtime stage is distroless
+# (no shell, no package manager) and holds only package.json, production node_modules, dist/ and
+# the example chains. Build from the repository root: docker build -t chaingate:0.1.0 .
+
+# ---- build ---------------------------------------------------------------------------------
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+ENV NODE_ENV=development npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+
+# Dependencies first, so the layer is reused while only sources change. --ignore-scripts: no
+# production dependency has an install script; the dev-only ones that do (the `node` package,
+# which would download a second Node binary, and esbuild) are not needed to compile, and the
+# `prepare` script (tsc) would run before the sources are here.
+COPY package.json package-lock.json ./
+# npm ci first (exactly the lockfile). It refuses a lockfile that lacks the optional
+# platform-specific packages of a dependency (rollup's, via vitest), which happens when the lock
+# was written against a registry mirror that does not carry them; then npm install, which keeps
+# every locked version and only resolves the missing optional entries.
+RUN npm ci --ignore-scripts \
+ || { echo 'npm ci refused package-lock.json; installing the locked versions with npm install' >&2; \
+      npm install --ignore-scripts --no-save; }
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# Drop devDependencies (typescript, vitest, node, @aws-cdk/lambda-layer-kubectl-v33, ...).
+RUN npm prune --omit=dev --ignore-scripts && find node_modules -depth -type d -empty -delete
+
+# ---- runtime -------------------------------------------------------------------------------
+# debian12 like the build stage (same glibc); :nonroot runs as uid/gid 65532.
+FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
+WORKDIR /app
+ENV NODE_ENV=production
+
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# `chaingate serve` with no cluster and no --chains serves these.
+COPY examples ./examples
+
+USER 65532:65532
+# 9443: HTTPS admission; 8081: /healthz, /readyz, /metrics.
+EXPOSE 9443 8081
+# The distroless Node images keep node at /nodejs/bin/node (their own ENTRYPOINT).
+ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "dist/cli/main.js"]
+# /app is read-only for uid 65532 (and the chart mounts the root filesystem read-only): a
+# generated certificate goes to /tmp. The chart passes its own arguments.
+CMD ["serve", "--cert-dir", "/tmp/certs"]
