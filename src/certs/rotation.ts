@@ -13,7 +13,7 @@
 // before trust in what it served is withdrawn.
 import type { X509Certificate } from 'node:crypto';
 import { createPrivateKey } from 'node:crypto';
-import { bundleEntries, dnsNames, fingerprint, joinPem, normalizeBundle, parseCertificate } from './pem.ts';
+import { bundleEntries, dnsNames, fingerprint, joinPem, normalizeBundle, parseCertificate, splitPem } from './pem.ts';
 
 export const SECRET_KEYS = {
   ca: 'ca.crt',
@@ -135,7 +135,7 @@ export function checkPair(caPem: string | undefined, caKey: string | undefined, 
   for (const [what, cert] of [['CA', ca], ['serving certificate', leaf]] as const) {
     if (Date.parse(cert.validTo) <= now.getTime()) return { ok: false, reason: `the ${what} expired at ${new Date(cert.validTo).toISOString()}` };
   }
-  return { ok: true, ca, leaf, caPem: joinPem([caPem.trim()]) };
+  return { ok: true, ca, leaf, caPem: splitPem(caPem)[0] ?? joinPem([caPem.trim()]) };
 }
 
 export interface RotationInput {

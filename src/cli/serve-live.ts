@@ -11,6 +11,7 @@ import { StatusController } from '../controller/status-controller.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { Gauge } from 'prom-client';
+import { startSelfManagedCertificates, type SelfManagedCertificates } from '../certs/self-managed.ts';
 
 export function liveModeRequested(config: ServeConfig): boolean {
   return Boolean(config.kubeconfig || process.env.KUBECONFIG || process.env.KUBERNETES_SERVICE_HOST);
@@ -22,12 +23,19 @@ export interface LiveMode {
   metrics: Metrics;
   controller?: StatusController;
   elector?: LeaderElector;
+  /** --cert-mode self: the certificate reconciler (attach the server's CertWatcher to it). */
+  certificates?: SelfManagedCertificates;
   stop(): Promise<void>;
 }
 
 export async function startLiveMode(config: ServeConfig, logger: Logger, metrics = new Metrics()): Promise<LiveMode> {
-  const cache = await startChainCache({ config, logger, metrics, resyncMs: config.resyncMs });
-  const readiness = [...cache.readiness];
+  // First, so that the cert directory holds the Secret's pair before the server loads it.
+  const certificates = config.certMode === 'self' && config.webhook ? await startSelfManagedCertificates(config, logger, metrics.registry) : undefined;
+  const cache = await startChainCache({ config, logger, metrics, resyncMs: config.resyncMs }).catch(async (err: unknown) => {
+    await certificates?.stop();
+    throw err;
+  });
+  const readiness = [...cache.readiness, ...(certificates ? [certificates.readiness] : [])];
   let controller: StatusController | undefined;
   let elector: LeaderElector | undefined;
   if (config.controller) {
@@ -76,10 +84,12 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
     metrics,
     ...(controller ? { controller } : {}),
     ...(elector ? { elector } : {}),
+    ...(certificates ? { certificates } : {}),
     async stop() {
       await elector?.stop();
       await controller?.stop();
       await cache.stop();
+      await certificates?.stop();
     },
   };
 }

@@ -8,6 +8,8 @@ import { runServer } from '../server/run.ts';
 import { EXIT_OK, UsageError, oneOf, parseFlags, type Command, type Io } from './command.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { startLiveMode, liveModeRequested } from './serve-live.ts';
+import { settingsFromConfig } from '../certs/self-managed.ts';
+import { settingsProblem } from '../certs/rotation.ts';
 
 /** The example chains shipped with chaingate: what `npm start` serves with no cluster. */
 export const EXAMPLE_CHAINS = fileURLToPath(new URL('../../examples/chains', import.meta.url));
@@ -67,6 +69,11 @@ Options:
       'cert-mode': { type: 'string' },
       'cert-secret': { type: 'string' },
       'webhook-configuration': { type: 'string' },
+      // Hidden: self-mode rotation timing, so that tests can rotate in seconds.
+      'cert-validity-seconds': { type: 'string' },
+      'cert-renew-before-seconds': { type: 'string' },
+      'cert-overlap-seconds': { type: 'string' },
+      'cert-check-interval-ms': { type: 'string' },
     });
     if (values.help) {
       io.stdout(this.usage);
@@ -99,6 +106,12 @@ Options:
     if (config.certMode === 'self' && (!config.certSecret || !config.webhookConfiguration)) {
       throw new UsageError('--cert-mode self needs --cert-secret and --webhook-configuration');
     }
+    for (const [flag, key] of [['cert-validity-seconds', 'certValiditySeconds'], ['cert-renew-before-seconds', 'certRenewBeforeSeconds'],
+      ['cert-overlap-seconds', 'certOverlapSeconds'], ['cert-check-interval-ms', 'certCheckIntervalMs']] as const) {
+      if (values[flag] !== undefined) config[key] = nonNegative(values[flag], `--${flag}`, 0);
+    }
+    const certProblem = config.certMode === 'self' ? settingsProblem(settingsFromConfig(config)) : undefined;
+    if (certProblem) throw new UsageError(certProblem);
     if (!config.webhook && !config.controller) throw new UsageError('nothing to do: both --webhook and --controller are false');
     if (values['client-ca']) config.clientCAFile = values['client-ca'];
     if (values.chains) config.chains = values.chains;
@@ -112,8 +125,10 @@ Options:
       const live = await startLiveMode(config, logger);
       stopSource = live.stop;
       server = await runServer({ config, logger, handler: live.handler, readiness: live.readiness, metrics: live.metrics });
+      live.certificates?.attach(server.certificates);
     } else {
       if (!config.webhook) throw new UsageError('--controller needs a cluster (--kubeconfig); offline mode only serves the webhook');
+      if (config.certMode === 'self') throw new UsageError('--cert-mode self needs a cluster (--kubeconfig, not --chains): the certificate lives in a Secret');
       const path = config.chains ?? EXAMPLE_CHAINS;
       if (!existsSync(path)) throw new UsageError(`--chains ${path}: no such file or directory`);
       const chains = loadChainFiles(path);

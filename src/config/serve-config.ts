@@ -27,6 +27,11 @@ export interface ServeConfig {
   certMode: 'files' | 'self';
   certSecret?: string;
   webhookConfiguration?: string;
+  /** Self mode tuning (hidden flags, for tests); unset means the defaults of src/certs/rotation.ts. */
+  certValiditySeconds?: number;
+  certRenewBeforeSeconds?: number;
+  certOverlapSeconds?: number;
+  certCheckIntervalMs?: number;
   /** How often everything is relisted and recomputed, as a safety net. */
   resyncMs: number;
 }
