@@ -1,5 +1,6 @@
 // A throw-away CA and a serving certificate it signs. Kubernetes (Go's crypto/x509) rejects
 // SHA-1 signatures, which is selfsigned's default, so the algorithm is always given.
+import { randomBytes } from 'node:crypto';
 import { generate } from 'selfsigned';
 
 export interface GeneratedCertificates {
@@ -28,7 +29,10 @@ export async function generateCertificates(request: CertificateRequest = {}): Pr
   const notBeforeDate = new Date(now.getTime() - 5 * 60 * 1000); // tolerate clock skew
   const validityMs = request.validitySeconds !== undefined ? request.validitySeconds * 1000 : (request.validityDays ?? 365) * DAY_MS;
   const notAfterDate = new Date(now.getTime() + validityMs);
-  const ca = await generate([{ name: 'commonName', value: request.caCommonName ?? 'chaingate-ca' }], {
+  // A distinct name per CA: OpenSSL-based clients trusting two CAs with the same subject (an
+  // old and a new one, mid-rotation) pick the wrong issuer, as selfsigned writes no key ids.
+  const caName = request.caCommonName ?? `chaingate-ca@${Math.floor(now.getTime() / 1000)}-${randomBytes(4).toString('hex')}`;
+  const ca = await generate([{ name: 'commonName', value: caName }], {
     algorithm: 'sha256',
     keyType: 'ec',
     curve: 'P-256',
@@ -57,7 +61,12 @@ export async function generateCertificates(request: CertificateRequest = {}): Pr
       },
     ],
   });
-  return { caCert: ca.cert, caKey: ca.private, cert: leaf.cert, key: leaf.private, notAfter: notAfterDate };
+  // PEM files end with a newline, so that bundles can be made by concatenation.
+  return { caCert: pem(ca.cert), caKey: pem(ca.private), cert: pem(leaf.cert), key: pem(leaf.private), notAfter: notAfterDate };
+}
+
+function pem(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
 }
 
 function unique(values: string[]): string[] {
