@@ -5,7 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { connect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
@@ -15,8 +14,9 @@ import { ok } from '../support/webhook.ts';
 import { loadKubeConfig } from '../../src/kube/client.ts';
 import { webhookConfiguration } from '../../src/kube/webhook-configuration.ts';
 import { BUNDLE_GENERATION_ANNOTATION } from '../../src/certs/rotation.ts';
+import { eventually as poll, kcmCrds } from '../support/manifests.ts';
 
-const CRDS = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CRDS = kcmCrds('v1.11.4');
 const NAMESPACE = 'chaingate-system';
 const SECRET = 'chaingate-tls';
 const WEBHOOK_CONFIG = 'chaingate';
@@ -67,17 +67,10 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined && accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await sleep(100);
-  }
-}
 
 const decode = (value: string | undefined) => (value ? Buffer.from(value, 'base64').toString('utf8') : '');
+
+const eventually = <T,>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000) => poll(read, accept, { what, timeoutMs });
 
 describe('self-managed certificates (--cert-mode self) with two replicas', () => {
   let cluster: ControlPlane;

@@ -8,49 +8,21 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { ensureTools, repoRoot, run, startControlPlane, type CommandResult, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused } from '../support/webhook.ts';
+import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml } from '../support/manifests.ts';
 
 const CHART = join(repoRoot, 'charts', 'chaingate');
-const CRDS = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CRDS = kcmCrds('v1.11.4');
 const NS = 'chaingate-system';
 const RELEASE = 'chaingate'; // fullname: "chaingate"
 const SA = `system:serviceaccount:${NS}:${RELEASE}`;
 
-const chainYaml = (name: string, namespace: string, edges: Record<string, string[]>) => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ServiceTemplateChain
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  supportedTemplates:
-${Object.entries(edges).map(([from, to]) => `    - name: ${from}\n      availableUpgrades: [${to.map((t) => `{name: ${t}}`).join(', ')}]`).join('\n')}
-`;
 
-const cdYaml = (name: string, namespace: string, template: string, chain: string) => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ClusterDeployment
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  template: adopted-cluster-1-0-0
-  credential: demo
-  serviceSpec:
-    services:
-      - {name: ingress-nginx, namespace: ingress-nginx, template: ${template}, templateChain: ${chain}}
-`;
 
 const NGINX = { 'ingress-nginx-4-11-0': ['ingress-nginx-4-11-3'], 'ingress-nginx-4-11-3': ['ingress-nginx-4-11-5'], 'ingress-nginx-4-11-5': [] };
 
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!accept(value)) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await sleep(200);
-    value = await read();
-  }
-  return value;
-}
 
 /** A kubeconfig for the chart's ServiceAccount (a TokenRequest token), beside the admin one. */
 async function serviceAccountKubeconfig(cluster: ControlPlane, dir: string): Promise<string> {
@@ -81,6 +53,9 @@ function must(result: CommandResult, what: string): string {
   if (result.code !== 0) throw new Error(`${what} failed (${result.code}):\n${result.stderr}${result.stdout}`);
   return result.stdout;
 }
+
+const cdYaml = (name: string, namespace: string, template: string, chain: string) => clusterDeploymentYaml(name, namespace, [{ name: 'ingress-nginx', template, chain }]);
+const eventually = <T,>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs?: number) => poll(read, accept, { timeoutMs });
 
 describe('the chart on kube-apiserver with kcm CRDs v1.11.4', () => {
   let cluster: ControlPlane;

@@ -7,13 +7,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused, registerWebhook } from '../support/webhook.ts';
+import { kcmCrds } from '../support/manifests.ts';
 
-const crds = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+const crds = kcmCrds('v1.11.4');
 
 /** A client CA and a client certificate it signs (clientAuth), made with openssl. */
 function makeClientPki(dir: string) {

@@ -1,45 +1,20 @@
 // The status controller against a real kube-apiserver: status read the way a user reads it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok } from '../support/webhook.ts';
+import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml } from '../support/manifests.ts';
 
-const crdDir = (version: string) => fileURLToPath(new URL(`../../../shared/kcm-crds/${version}`, import.meta.url));
 
-const chainYaml = (name: string, namespace: string, edges: Record<string, string[]>) => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ServiceTemplateChain
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  supportedTemplates:
-${Object.entries(edges).map(([from, to]) => `    - name: ${from}\n      availableUpgrades: [${to.map((t) => `{name: ${t}}`).join(', ')}]`).join('\n')}
-`;
 
-const cdYaml = (name: string, namespace: string, services: Array<[string, string, string?]>) => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ClusterDeployment
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  template: adopted-cluster-1-0-0
-  credential: demo
-  serviceSpec:
-    services:
-${services.map(([svc, template, chain]) => `      - {name: ${svc}, namespace: ${svc}, template: ${template}${chain ? `, templateChain: ${chain}` : ''}}`).join('\n')}
-`;
 
 /** SPEC's example chain. */
 const SPEC_CHAIN = { 'app-010': ['app-020', 'app-030', 'app-040'], 'app-020': ['app-030', 'app-040'], 'app-030': ['app-040'], 'app-040': ['app-100'], 'app-100': [] };
 
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!accept(value)) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await sleep(200);
-    value = await read();
-  }
-  return value;
-}
+
+const cdYaml = (name: string, namespace: string, services: Array<[string, string, string?]>) =>
+  clusterDeploymentYaml(name, namespace, services.map(([svc, template, chain]) => ({ name: svc, template, ...(chain ? { chain } : {}) })));
+const eventually = <T,>(read: () => Promise<T>, accept: (value: T) => boolean, timeoutMs?: number) => poll(read, accept, { timeoutMs });
 
 describe('status controller on kube-apiserver (kcm CRDs v1.11.4)', () => {
   let cluster: ControlPlane;
@@ -48,7 +23,7 @@ describe('status controller on kube-apiserver (kcm CRDs v1.11.4)', () => {
     ok(cluster, ['get', kind, name, ...(namespace ? ['-n', namespace] : []), '-o', 'jsonpath={.status.servicesUpgradePaths}']).then((out) => (out ? JSON.parse(out) : undefined));
 
   beforeAll(async () => {
-    cluster = await startControlPlane({ crdDir: crdDir('v1.11.4') });
+    cluster = await startControlPlane({ crdDir: kcmCrds('v1.11.4') });
     await ok(cluster, ['create', 'namespace', 'kcm-system']);
     await ok(cluster, ['create', 'namespace', 'team-a']);
     chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=false', '--controller=true', '--resync-ms', '1500']);
@@ -136,7 +111,7 @@ describe('leader election between two replicas', () => {
   const replicas: ChaingateProcess[] = [];
 
   beforeAll(async () => {
-    cluster = await startControlPlane({ crdDir: crdDir('v1.11.4') });
+    cluster = await startControlPlane({ crdDir: kcmCrds('v1.11.4') });
     await ok(cluster, ['create', 'namespace', 'team-a']);
     await ok(cluster, ['apply', '-f', '-'], chainYaml('c', 'team-a', { 'x-1': ['x-2'], 'x-2': [] }));
     for (let i = 0; i < 2; i++) {

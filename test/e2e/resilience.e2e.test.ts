@@ -7,43 +7,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, registerWebhook } from '../support/webhook.ts';
+import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml } from '../support/manifests.ts';
 
-const CRDS = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CRDS = kcmCrds('v1.11.4');
 
-const chainYaml = (name: string, namespace: string, edges: Record<string, string[]>) => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ServiceTemplateChain
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  supportedTemplates:
-${Object.entries(edges).map(([from, to]) => `    - name: ${from}\n      availableUpgrades: [${to.map((t) => `{name: ${t}}`).join(', ')}]`).join('\n')}
-`;
 
-const cdYaml = (name: string, namespace: string, template: string, chain: string) => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ClusterDeployment
-metadata: {name: ${name}, namespace: ${namespace}}
-spec:
-  template: adopted-cluster-1-0-0
-  credential: demo
-  serviceSpec:
-    services:
-      - {name: app, namespace: app, template: ${template}, templateChain: ${chain}}
-`;
 
-async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!accept(value)) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await sleep(200);
-    value = await read();
-  }
-  return value;
-}
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -144,6 +117,9 @@ function admissionLoop(review: ReturnType<typeof reviewer>, everyMs = 50) {
 }
 
 // ---------------------------------------------------------------------------------------
+
+const cdYaml = (name: string, namespace: string, template: string, chain: string) => clusterDeploymentYaml(name, namespace, [{ name: 'app', template, chain }]);
+const eventually = <T,>(read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000) => poll(read, accept, { what, timeoutMs });
 
 describe('chaingate whose API server is unreachable from the start', () => {
   let chaingate: ChaingateProcess | undefined;

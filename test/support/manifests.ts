@@ -1,0 +1,68 @@
+// What the end-to-end tests apply and wait for: kcm manifests as a user would write them,
+// the upstream CRD fixtures, and polling for eventually-consistent state.
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type KcmVersion = 'v1.0.0' | 'v1.11.4';
+
+/** The upstream kcm CRDs in ../shared, installed unchanged into the test API server. */
+export function kcmCrds(version: KcmVersion): string {
+  return fileURLToPath(new URL(`../../../shared/kcm-crds/${version}`, import.meta.url));
+}
+
+/** A ServiceTemplateChain: each key upgrades to the templates listed for it. */
+export function chainYaml(name: string, namespace: string, edges: Record<string, string[]>, apiVersion = 'v1beta1'): string {
+  const supported = Object.entries(edges)
+    .map(([from, to]) => `    - name: ${from}\n      availableUpgrades: [${to.map((t) => `{name: ${t}}`).join(', ')}]`)
+    .join('\n');
+  return `apiVersion: k0rdent.mirantis.com/${apiVersion}
+kind: ServiceTemplateChain
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  supportedTemplates:
+${supported}
+`;
+}
+
+export interface ServiceRef {
+  name: string;
+  template: string;
+  chain?: string;
+  /** Defaults to the service name, as in the k0rdent examples. */
+  namespace?: string;
+}
+
+export function clusterDeploymentYaml(name: string, namespace: string, services: ServiceRef[]): string {
+  const lines = services.map(
+    (s) => `      - {name: ${s.name}, namespace: ${s.namespace ?? s.name}, template: ${s.template}${s.chain ? `, templateChain: ${s.chain}` : ''}}`,
+  );
+  return `apiVersion: k0rdent.mirantis.com/v1beta1
+kind: ClusterDeployment
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  template: adopted-cluster-1-0-0
+  credential: demo
+  serviceSpec:
+    services:
+${lines.join('\n')}
+`;
+}
+
+/** Polls `read` until `accept` holds; the error names what was awaited and the last value. */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  accept: (value: T) => boolean,
+  options: { timeoutMs?: number; what?: string; intervalMs?: number } = {},
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!accept(value)) {
+    if (Date.now() > deadline) {
+      throw new Error(`${options.what ?? 'condition'} not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    }
+    await sleep(options.intervalMs ?? 200);
+    value = await read();
+  }
+  return value;
+}
