@@ -71,7 +71,9 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
     // Answer before the apiserver's own 10 s timeout, and let keep-alive connections be reused.
     keepAliveTimeout: 75_000,
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A review that arrives while closing is still answered (a bare 503 is no AdmissionReview:
+    // the API server would fail the call); run.ts closes connections after each answer then.
+    return503OnClosing: false,
   });
 
   // application/json only (Fastify's default text/plain parser would hand the route a string).

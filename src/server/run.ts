@@ -48,6 +48,12 @@ export async function runServer({ config, logger, handler, readiness = [], metri
   if (admission) certificates.on('change', (pair) => rotateServingCertificate(admission, pair, clientCA));
 
   let closing = false;
+  // While shutting down, every answer closes its connection: clients that have not yet seen
+  // the readiness change reconnect (to this replica until it closes, then to another) instead
+  // of reusing a keep-alive connection that close() would reset under their next request.
+  admission?.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   const health = buildHealthServer(metrics, {
     pending: () => [
       ...(closing ? ['shutting down'] : []),

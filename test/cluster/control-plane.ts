@@ -33,6 +33,13 @@ export interface ControlPlane {
   stopApiServer(): Promise<void>;
   /** Starts a stopped kube-apiserver again with the same flags and port, and waits until it is ready. */
   startApiServer(): Promise<void>;
+  /**
+   * Stops etcd (SIGTERM, or SIGKILL with `kill: true`, as in a crash), leaves it down for `downMs`,
+   * then starts it again on the same ports with the same data dir and waits until it is healthy.
+   * kube-apiserver keeps running throughout and reconnects by itself. (etcd 3.5 does not finish
+   * a SIGTERM shutdown while kube-apiserver holds watch streams open: it is killed after 5 s.)
+   */
+  restartEtcd(opts?: { downMs?: number; kill?: boolean }): Promise<void>;
   /** Process ids of the running etcd and kube-apiserver (undefined once stopped). */
   pids(): { etcd: number | undefined; apiserver: number | undefined };
   /** Kills both processes and removes `dir`. Safe to call more than once. */
@@ -160,8 +167,13 @@ export async function startControlPlane(opts: { crdDir?: string; extraApiserverA
     const server = `https://127.0.0.1:${securePort}`;
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
 
-    etcd = launch('etcd', bins.etcd, etcdArgs(dir, etcdClientPort, etcdPeerPort), dir);
-    await waitReady(etcd, () => probe(`${etcdUrl}/health`, {}, (body) => body.includes('"health":"true"')));
+    const startEtcd = async (): Promise<void> => {
+      // Same ports and data dir every time: on restart etcd recovers its data and ignores the
+      // --initial-cluster bootstrap flags.
+      etcd = launch('etcd', bins.etcd, etcdArgs(dir, etcdClientPort, etcdPeerPort), dir);
+      await waitReady(etcd, () => probe(`${etcdUrl}/health`, {}, (body) => body.includes('"health":"true"')));
+    };
+    await startEtcd();
 
     const apiserverArgs = [...kubeApiserverArgs(pki, etcdUrl, securePort, server), ...(opts.extraApiserverArgs ?? [])];
     const startApiserver = async (): Promise<void> => {
@@ -193,6 +205,16 @@ export async function startControlPlane(opts: { crdDir?: string; extraApiserverA
       async startApiServer() {
         if (apiserver && !apiserver.hasExited()) return;
         await startApiserver();
+      },
+      async restartEtcd({ downMs = 0, kill = false } = {}) {
+        if (kill && etcd && !etcd.hasExited()) {
+          etcd.child.kill('SIGKILL');
+          await etcd.exited;
+        } else {
+          await terminate(etcd);
+        }
+        if (downMs > 0) await sleep(downMs);
+        await startEtcd();
       },
       pids: () => ({ etcd: etcd?.child.pid, apiserver: apiserver?.child.pid }),
       stop,
