@@ -127,8 +127,8 @@ describe('default values', () => {
     ]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'health' });
-    expect(c.resources.requests).toEqual({ cpu: '50m', memory: '128Mi' });
-    expect(c.resources.limits).toEqual({ cpu: '500m', memory: '256Mi' });
+    expect(c.resources.requests).toEqual({ cpu: '50m', memory: '192Mi' });
+    expect(c.resources.limits).toEqual({ cpu: '500m', memory: '512Mi' });
     expect(c.env).toEqual([
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
