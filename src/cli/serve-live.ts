@@ -50,6 +50,7 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
       events: new EventRecorder(cache.client.kc, logger, identity),
       isLeader: () => !elector || elector.isLeader,
       resyncMs: config.resyncMs,
+      chainsSynced: () => cache.readiness.every((check) => check.ready()),
     });
     const running = controller;
     if (config.leaderElection) {

@@ -27,6 +27,11 @@ export interface StatusControllerOptions {
   isLeader?: () => boolean;
   resyncMs?: number;
   workers?: number;
+  /**
+   * Whether the chain cache has completed its first list. Until then a chain that exists
+   * would look missing, and publishing that would strip every object's upgrades.
+   */
+  chainsSynced?: () => boolean;
 }
 
 interface Tracked {
@@ -48,6 +53,7 @@ export class StatusController {
   private resyncTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private lastSync = 0;
+  private stopped = false;
   private readonly metrics;
 
   constructor(options: StatusControllerOptions) {
@@ -106,7 +112,7 @@ export class StatusController {
         );
       }
     }
-    this.queue.start((key) => this.reconcile(key));
+    void this.startQueueWhenChainsSynced();
     // Not awaited, for the same reason as the chain cache: readiness reports the sync.
     void Promise.all(this.informers.map((informer) => informer.start())).catch((err: Error) =>
       logger.error({ err: err.message }, 'controller watches failed to start'),
@@ -116,7 +122,15 @@ export class StatusController {
     this.resyncTimer.unref();
   }
 
+  private async startQueueWhenChainsSynced(): Promise<void> {
+    while (!this.stopped && this.options.chainsSynced && !this.options.chainsSynced()) {
+      await new Promise((resolve) => setTimeout(resolve, 100).unref());
+    }
+    if (!this.stopped) this.queue.start((key) => this.reconcile(key));
+  }
+
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.resyncTimer);
     this.unsubscribe?.();
     this.queue.stop();
