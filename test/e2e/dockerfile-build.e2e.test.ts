@@ -8,38 +8,10 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { repoRoot } from '../cluster/control-plane.ts';
+import { parseDockerfile, type Stage } from '../support/dockerfile.ts';
 
 const NODE24 = join(repoRoot, 'node_modules', '.bin', 'node');
 const BUILD_TIMEOUT_MS = 900_000;
-
-interface Stage {
-  image: string;
-  name: string | undefined;
-  instructions: Array<{ keyword: string; args: string }>;
-}
-
-function parseDockerfile(text: string): Stage[] {
-  const stages: Stage[] = [];
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('#') || (!pending && !line)) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1).trim()} `;
-      continue;
-    }
-    const full = (pending + line).trim();
-    pending = '';
-    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(full) ?? [];
-    if (keyword.toUpperCase() === 'FROM') {
-      const [, image = '', name] = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args) ?? [];
-      stages.push({ image, name, instructions: [] });
-    } else {
-      stages.at(-1)!.instructions.push({ keyword: keyword.toUpperCase(), args });
-    }
-  }
-  return stages;
-}
 
 /** Docker's .dockerignore rules: last matching pattern wins; a pattern matching a parent directory counts. */
 function contextFilter(): (path: string) => boolean {

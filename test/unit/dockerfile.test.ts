@@ -5,47 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from '../cluster/control-plane.ts';
+import { parseDockerfile, type Stage } from '../support/dockerfile.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
-
-interface Instruction {
-  keyword: string;
-  args: string;
-}
-
-interface Stage {
-  image: string;
-  name: string | undefined;
-  instructions: Instruction[];
-}
-
-/** Dockerfile → stages (comments dropped, `\` continuations joined). */
-function parseDockerfile(text: string): Stage[] {
-  const logical: string[] = [];
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('#') || (!pending && !line)) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1).trim()} `;
-      continue;
-    }
-    logical.push((pending + line).trim());
-    pending = '';
-  }
-  const stages: Stage[] = [];
-  for (const line of logical) {
-    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
-    const upper = keyword.toUpperCase();
-    if (upper === 'FROM') {
-      const [, image = '', name] = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args) ?? [];
-      stages.push({ image, name, instructions: [] });
-    } else {
-      expect(stages.length, `${upper} before any FROM`).toBeGreaterThan(0);
-      stages.at(-1)!.instructions.push({ keyword: upper, args });
-    }
-  }
-  return stages;
-}
 
 const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
 const [build, runtime] = dockerfile as [Stage, Stage];
