@@ -12,6 +12,7 @@ import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
 import { DEFAULT_DECISION_OPTIONS, type AdmissionInput, type Decision, type DecisionOptions } from '../../src/admission/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { parseChain } from '../../src/model/parse.ts';
+import { chainObject as buildChain } from './builders.ts';
 
 const GROUP = 'k0rdent.mirantis.com';
 const VERSION = 'v1beta1';
@@ -44,14 +45,7 @@ export interface LoadCase {
 
 /** A ServiceTemplateChain object; `edges` maps each supported template to its upgrades. */
 export function chainObject(namespace: string, name: string, edges: Record<string, string[]>) {
-  return {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'ServiceTemplateChain',
-    metadata: { name, namespace },
-    spec: {
-      supportedTemplates: Object.entries(edges).map(([from, to]) => ({ name: from, availableUpgrades: to.map((t) => ({ name: t })) })),
-    },
-  };
+  return buildChain(name, edges, { namespace });
 }
 
 /** The decision oracle: a registry holding exactly the chains the caller knows exist. */
