@@ -68,7 +68,11 @@ export function parseServices(object: unknown): Service[] {
 export function parseSupportedTemplates(object: unknown): SupportedTemplate[] {
   const root = optionalRecord(object, 'object');
   const spec = optionalRecord(root.spec, 'spec');
-  return optionalArray(spec.supportedTemplates, 'spec.supportedTemplates').map((raw, i) => {
+  const templates = optionalArray(spec.supportedTemplates, 'spec.supportedTemplates');
+  // Well-formed lists (every list the API server's schema let through) are returned as they
+  // are: the chain cache keeps them, and a copy would double the memory of 10,000 chains.
+  if (templates.every(isWellFormedTemplate)) return templates as SupportedTemplate[];
+  return templates.map((raw, i) => {
     const where = `spec.supportedTemplates[${i}]`;
     const entry = optionalRecord(raw, where);
     const upgrades = optionalArray(entry.availableUpgrades, `${where}.availableUpgrades`).map((u, j) => {
@@ -81,6 +85,18 @@ export function parseSupportedTemplates(object: unknown): SupportedTemplate[] {
     });
     return { name: requiredString(entry.name, `${where}.name`), availableUpgrades: upgrades };
   });
+}
+
+function isWellFormedTemplate(entry: unknown): boolean {
+  if (!isRecord(entry) || typeof entry.name !== 'string' || entry.name === '') return false;
+  const upgrades = entry.availableUpgrades;
+  if (upgrades === undefined) return true;
+  if (!Array.isArray(upgrades)) return false;
+  for (const upgrade of upgrades) {
+    if (!isRecord(upgrade) || typeof upgrade.name !== 'string' || upgrade.name === '') return false;
+    if (upgrade.version !== undefined && typeof upgrade.version !== 'string') return false;
+  }
+  return true;
 }
 
 /** Validates the parts of a ServiceTemplateChain chaingate relies on and returns it typed. */

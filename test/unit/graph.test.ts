@@ -62,6 +62,49 @@ describe('TemplateChain edges', () => {
     expect(c.edges()).toEqual([['a', 'b']]);
     expect(c.directUpgrades('a')).toEqual(['b']);
   });
+
+  it('keeps template names apart from the index keys of its graph nodes', () => {
+    // Nodes are keyed "0", "1", ... inside the graph: templates named like indices must
+    // still mean themselves, whatever position they hold in the chain.
+    const c = templateChain([
+      ['1', ['0', '2']],
+      ['0', ['x']],
+      ['x', ['1']],
+      ['2', []],
+    ]);
+    expect(c.hasEdge('1', '0')).toBe(true);
+    expect(c.hasEdge('0', '1')).toBe(false);
+    expect(c.hasEdge('0', 'x')).toBe(true);
+    expect(c.hasEdge('x', '1')).toBe(true);
+    expect(c.hasEdge('x', '0')).toBe(false);
+    expect(c.templates()).toEqual(['1', '0', 'x', '2']);
+    expect(c.directUpgrades('1')).toEqual(['0', '2']);
+    expect(c.edges()).toEqual([['0', 'x'], ['1', '0'], ['1', '2'], ['x', '1']]);
+    expect(c.shortestPath('0', '2')).toEqual(['x', '1', '2']);
+  });
+
+  it('an upgrade target the chain does not support is a node, not a supported template', () => {
+    const c = TemplateChain.fromObject(parseChain({ metadata: { name: 'c', namespace: 'ns' }, spec: { supportedTemplates: [{ name: 'a', availableUpgrades: [{ name: 'ghost' }] }] } }));
+    expect(c.valid).toBe(false);
+    expect(c.supports('ghost')).toBe(false);
+    expect(c.supports('a')).toBe(true);
+    expect(c.hasEdge('a', 'ghost')).toBe(true);
+    expect(c.nodes()).toEqual(['a', 'ghost']);
+    expect(c.templates()).toEqual(['a']);
+  });
+
+  it('builds its graph on the first query, not when loaded', () => {
+    const registry = new ChainRegistry();
+    const loaded = registry.set(chainObject('lazy', { a: ['b'], b: [] }, { resourceVersion: '1' }));
+    expect(loaded.graphBuilt).toBe(false);
+    expect(loaded.valid).toBe(true); // validity needs no graph
+    expect(loaded.hasEdge('a', 'b')).toBe(true);
+    expect(loaded.graphBuilt).toBe(true);
+    const invalid = registry.set(chainObject('broken', { a: ['missing'] }, { resourceVersion: '1' }));
+    expect(invalid.valid).toBe(false);
+    expect(invalid.validation.errors).toEqual(['upgrade target missing (from a) is not a supported template']);
+    expect(invalid.graphBuilt).toBe(false);
+  });
 });
 
 describe('TemplateChain.shortestPath', () => {
@@ -378,6 +421,29 @@ describe('ChainRegistry', () => {
     expect(beta.validation).toEqual(alpha.validation);
     expect(beta.reachableUpgrades('a')).toEqual(alpha.reachableUpgrades('a'));
     expect(beta.supportedTemplates).toEqual(alpha.supportedTemplates);
+  });
+
+  it('keeps a well-formed spec as it is instead of copying it', () => {
+    const object = chainObject('shared', { a: ['b'], b: [] });
+    expect(parseChain(object).spec!.supportedTemplates).toBe(object.spec!.supportedTemplates);
+  });
+
+  it('normalises a spec with nulls into a fresh copy, leaving the object untouched', () => {
+    const object = { metadata: { name: 'n', namespace: 'ns' }, spec: { supportedTemplates: [{ name: 'a', availableUpgrades: [{ name: 'b', version: null }] }, { name: 'b', availableUpgrades: null }] } };
+    const before = structuredClone(object);
+    const parsed = parseChain(object).spec!.supportedTemplates!;
+    expect(parsed).toEqual([{ name: 'a', availableUpgrades: [{ name: 'b' }] }, { name: 'b', availableUpgrades: [] }]);
+    expect(object).toEqual(before);
+    expect(TemplateChain.fromObject(parseChain(object)).hasEdge('a', 'b')).toBe(true);
+  });
+
+  it('still refuses malformed specs with the path of the problem', () => {
+    const bad = (supportedTemplates: unknown) => () => parseChain({ metadata: { name: 'n' }, spec: { supportedTemplates } });
+    expect(bad([{ name: 'a', availableUpgrades: [{ name: 7 }] }])).toThrow('spec.supportedTemplates[0].availableUpgrades[0].name must be a string');
+    expect(bad([{ name: 'a' }, { name: '' }])).toThrow('spec.supportedTemplates[1].name is required');
+    expect(bad([{ name: 'a', availableUpgrades: [{ name: 'b', version: 1 }] }])).toThrow('spec.supportedTemplates[0].availableUpgrades[0].version must be a string');
+    expect(bad([{ name: 'a', availableUpgrades: 'b' }])).toThrow('spec.supportedTemplates[0].availableUpgrades must be a list');
+    expect(bad(['a'])).toThrow('spec.supportedTemplates[0] must be an object');
   });
 });
 
