@@ -1,20 +1,25 @@
 // HTTPS server: reviews per second and latency with keep-alive and with a new TLS
 // connection per request, for 2 KiB and 1 MiB review bodies. chaingate runs as its own
-// process (`chaingate serve`, offline); autocannon generates load from this one.
+// process (`chaingate serve`, offline, production logging); wrk generates the load from
+// another. The paced row is also run against a bare node:https server, the platform's floor.
 // Goals: >= 10,000 reviews/s on 2 cores; p99 < 5 ms at half that rate.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'node:https';
-import autocannon from 'autocannon';
 import { clusterDeployment, templateName } from './chains.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
+import { runWrk, wrkPath, type WrkResult } from './wrk.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const BARE = fileURLToPath(new URL('./bare-https-server.ts', import.meta.url));
 const CHAINS = fileURLToPath(new URL('../examples/chains', import.meta.url));
-const duration = quick ? 2 : 10;
+const seconds = quick ? 2 : 10;
+/** Mean think time of a paced connection: connections = rate × this. */
+const PACED_DELAY_MS = 5;
+/** What a paced wrk connection spends per review besides its think time (measured here: ~0.7 ms). */
+const WRK_CYCLE_OVERHEAD_MS = 0.7;
 
 function review(padBytes: number): string {
   const services = 5;
@@ -40,99 +45,70 @@ function review(padBytes: number): string {
   });
 }
 
-async function startServer(): Promise<{ url: string; stop: () => void }> {
-  const certDir = mkdtempSync(join(tmpdir(), 'chaingate-bench-'));
-  // Production settings: info-level JSON logs (one line per review) to a pipe.
-  const child = spawn(process.execPath, [MAIN, 'serve', '--chains', CHAINS, '--cert-dir', certDir, '--host', '127.0.0.1', '--port', '0', '--health-port', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+/** Starts a server process and waits for the line that names its URL. */
+async function start(args: string[], urlPattern: RegExp, env?: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
   const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`chaingate exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
-      const match = /"admissionUrl":"(https:[^"]+)"/.exec(buffered);
+      const match = urlPattern.exec(buffered);
       if (match) resolve(match[1]!);
       if (buffered.length > 1e6) buffered = '';
     });
   });
-  return { url, stop: () => { child.kill('SIGTERM'); rmSync(certDir, { recursive: true, force: true }); } };
+  // Keep draining: a full pipe would block a server that logs every review.
+  child.stdout!.resume();
+  return { url, child };
 }
 
-/**
- * autocannon keeps connections open; for a full TLS handshake per review, this loop opens a
- * fresh connection (agent: false) for every request, `concurrency` at a time.
- */
-async function runFreshConnections(url: string, body: string, concurrency: number, seconds: number) {
-  const latencies: number[] = [];
-  let errors = 0;
-  const deadline = Date.now() + seconds * 1000;
-  const target = new URL(url);
-  const once = () =>
-    new Promise<void>((resolve) => {
-      const started = process.hrtime.bigint();
-      const req = request(
-        { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent: false, rejectUnauthorized: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
-            else errors++;
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(body);
-    });
-  const started = Date.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < deadline) await once();
-  }));
-  const elapsed = (Date.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pick = (p: number) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? Number.NaN;
-  return { rate: latencies.length / elapsed, p50: pick(50), p99: pick(99), errors };
+if (!wrkPath()) {
+  console.error('bench/https-server.ts needs wrk, the HTTP load generator: apt-get install wrk');
+  process.exit(2);
 }
 
-function run(options: autocannon.Options): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    autocannon(options, (err, result) => (err ? reject(err) : resolve(result)));
-  });
-}
-
-header('HTTPS admission server (chaingate serve, offline, info-level logs to a pipe)');
-const server = await startServer();
-const rows = [];
+header('HTTPS admission server (chaingate serve, offline, info-level logs to a pipe; load: wrk)');
+const workDir = mkdtempSync(join(tmpdir(), 'chaingate-bench-'));
+const certDir = join(workDir, 'certs');
+const chaingate = await start([MAIN, 'serve', '--chains', CHAINS, '--cert-dir', certDir, '--host', '127.0.0.1', '--port', '0', '--health-port', '0'], /"admissionUrl":"(https:[^"]+)"/);
+const rows: Array<Record<string, string | number>> = [];
+const row = (server: string, label: string, connection: string, load: string, r: WrkResult) =>
+  rows.push({ server, body: label, connection, load, 'reviews/s': fmt.rate(r.rate), p50: fmt.ms(r.p50Ms), p99: fmt.ms(r.p99Ms), max: fmt.ms(r.maxMs), errors: r.errors });
+let bare: ChildProcess | undefined;
 try {
+  const url = `${chaingate.url}/validate/clusterdeployments`;
+  let halfRate = 0;
   for (const [label, pad] of [['2 KiB', 150], ['1 MiB', 512 * 1024]] as const) {
     const body = review(pad);
-    const fresh = await runFreshConnections(`${server.url}/validate/clusterdeployments`, body, pad > 100_000 ? 4 : 16, duration);
-    rows.push({ body: `${label} (${fmt.rate(Buffer.byteLength(body) / 1024)} KiB)`, connection: 'new TLS connection per request', load: `max, ${pad > 100_000 ? 4 : 16} in flight`, 'reviews/s': fmt.rate(fresh.rate), p50: fmt.ms(fresh.p50), p99: fmt.ms(fresh.p99), errors: fresh.errors });
-    for (const mode of ['keep-alive'] as const) {
-      const connections = pad > 100_000 ? 4 : 32;
-      const base: autocannon.Options = {
-        url: `${server.url}/validate/clusterdeployments`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        connections,
-        duration,
-      };
-      const max = await run(base);
-      if (max.non2xx > 0 || max.errors > 0) throw new Error(`${max.non2xx} non-2xx, ${max.errors} errors`);
-      rows.push({ body: `${label} (${fmt.rate(Buffer.byteLength(body) / 1024)} KiB)`, connection: mode, load: `max, ${connections} conns`, 'reviews/s': fmt.rate(max.requests.average), p50: fmt.ms(max.latency.p50), p99: fmt.ms(max.latency.p99), errors: max.errors + max.non2xx });
-      if (label === '2 KiB' && mode === 'keep-alive') {
-        const rate = Math.max(1, Math.floor(max.requests.average / 2));
-        const half = await run({ ...base, overallRate: rate, connections: Math.min(32, rate) });
-        rows.push({ body: `${label} (${fmt.rate(Buffer.byteLength(body) / 1024)} KiB)`, connection: mode, load: `fixed ${fmt.rate(rate)}/s (half)`, 'reviews/s': fmt.rate(half.requests.average), p50: fmt.ms(half.latency.p50), p99: fmt.ms(half.latency.p99), errors: half.errors + half.non2xx });
-      }
+    const bodyFile = join(workDir, `review-${label.replace(' ', '')}.json`);
+    writeFileSync(bodyFile, body);
+    const size = `${label} (${fmt.rate(Buffer.byteLength(body) / 1024)} KiB)`;
+    const large = pad > 100_000;
+    const freshConnections = large ? 4 : 16;
+    row('chaingate', size, 'new TLS connection per request', `max, ${freshConnections} conns`, await runWrk({ url, bodyFile, workDir, seconds, connections: freshConnections, close: true }));
+    for (const connections of large ? [4] : [4, 32]) {
+      const max = await runWrk({ url, bodyFile, workDir, seconds, connections });
+      row('chaingate', size, 'keep-alive', `max, ${connections} conns`, max);
+      if (!large) halfRate = Math.max(halfRate, max.rate / 2);
+    }
+    if (!large) {
+      // Paced: each connection sends a review, then waits a random 0-10 ms; enough connections
+      // for half the best keep-alive rate. The same load then goes to the bare node:https server.
+      const connections = Math.max(1, Math.round((halfRate * (PACED_DELAY_MS + WRK_CYCLE_OVERHEAD_MS)) / 1000));
+      const load = `paced, half (${fmt.rate(halfRate)}/s), ${connections} conns`;
+      row('chaingate', size, 'keep-alive', load, await runWrk({ url, bodyFile, workDir, seconds, connections, meanDelayMs: PACED_DELAY_MS }));
+      const floor = await start([BARE, certDir], /"url":"(https:[^"]+)"/);
+      bare = floor.child;
+      row('bare node:https', size, 'keep-alive', load, await runWrk({ url: `${floor.url}/validate/clusterdeployments`, bodyFile, workDir, seconds, connections, meanDelayMs: PACED_DELAY_MS }));
+      bare.kill('SIGTERM');
+      bare = undefined;
     }
   }
 } finally {
-  server.stop();
+  chaingate.child.kill('SIGTERM');
+  bare?.kill('SIGTERM');
+  rmSync(workDir, { recursive: true, force: true });
 }
 printTable(rows);
+console.log('# latency: from writing a request to reading its answer (a new connection\'s handshake is not in it, but is in its rate)');

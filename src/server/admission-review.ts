@@ -96,34 +96,42 @@ export function checkEnvelope(body: unknown): EnvelopeCheck {
 
 /**
  * Keys that would pollute prototypes if the body were ever merged into another object, and
- * nesting deep enough to overflow a recursive walk. Iterative, so it never overflows itself.
+ * nesting deep enough to overflow a recursive walk. The walk recurses at most
+ * MAX_NESTING_DEPTH levels, so it cannot overflow itself, and allocates nothing on the
+ * way: this runs on every review, and the path of a problem is rebuilt only once one is found.
  */
 function structureProblem(root: unknown): string | undefined {
-  interface Path {
-    parent: Path | undefined;
-    key: string;
-  }
-  const where = (path: Path | undefined): string => {
-    const keys: string[] = [];
-    for (let p = path; p; p = p.parent) keys.push(p.key);
-    const text = keys.length === 0 ? 'the body' : keys.reverse().join('.');
-    return text.length > 120 ? `${text.slice(0, 120)}...` : text;
-  };
-  const stack: [value: unknown, depth: number, path: Path | undefined][] = [[root, 0, undefined]];
-  while (stack.length > 0) {
-    const [value, depth, path] = stack.pop()!;
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth >= MAX_NESTING_DEPTH) return `the body is nested deeper than ${MAX_NESTING_DEPTH} levels (at ${where(path)})`;
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i += 1) stack.push([value[i], depth + 1, { parent: path, key: String(i) }]);
-      continue;
-    }
-    for (const key of Object.keys(value)) {
-      const child = (value as Record<string, unknown>)[key];
-      if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype'))) {
-        return `forbidden key "${key === '__proto__' ? key : 'constructor.prototype'}" in ${where(path)}`;
+  const trail: string[] = [];
+  const problem = findProblem(root, 0, trail);
+  if (problem === undefined) return undefined;
+  const text = trail.length === 0 ? 'the body' : trail.reverse().join('.');
+  return problem.replace('%s', text.length > 120 ? `${text.slice(0, 120)}...` : text);
+}
+
+/** The problem under `value`, with "%s" for its location; `trail` gets the keys, innermost first. */
+function findProblem(value: unknown, depth: number, trail: string[]): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (depth >= MAX_NESTING_DEPTH) return `the body is nested deeper than ${MAX_NESTING_DEPTH} levels (at %s)`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) {
+      const problem = findProblem(value[i], depth + 1, trail);
+      if (problem !== undefined) {
+        trail.push(String(i));
+        return problem;
       }
-      stack.push([child, depth + 1, { parent: path, key }]);
+    }
+    return undefined;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const child = (value as Record<string, unknown>)[key];
+    if (key === '__proto__' || (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype'))) {
+      return `forbidden key "${key === '__proto__' ? key : 'constructor.prototype'}" in %s`;
+    }
+    const problem = findProblem(child, depth + 1, trail);
+    if (problem !== undefined) {
+      trail.push(key);
+      return problem;
     }
   }
   return undefined;
