@@ -6,6 +6,9 @@ import { GROUP } from '../model/resources.ts';
 
 export const CALL_TIMEOUT_MS = 3_000;
 
+/** Objects per list page: client-go's reflector uses the same. */
+export const LIST_PAGE_SIZE = 500;
+
 export class CallTimeoutError extends Error {
   override name = 'CallTimeoutError';
 }
@@ -76,12 +79,40 @@ export class KcmClient {
     return `/apis/${GROUP}/${this.version}${scope}/${resource.plural}`;
   }
 
-  list(resource: KcmResource, namespace?: string, timeoutMs = 30_000): Promise<KubeList> {
+  /**
+   * Lists in pages of LIST_PAGE_SIZE, as client-go's reflector does: the API server builds
+   * and this process parses one page at a time, instead of one response holding every object
+   * (28 MiB of JSON for 10,000 chains). The pages form one consistent snapshot. If the
+   * snapshot expires between pages (410), the list starts again unpaged, as client-go's pager does.
+   * `timeoutMs` bounds the whole list, every page included.
+   */
+  async list(resource: KcmResource, namespace?: string, timeoutMs = 30_000): Promise<KubeList> {
+    const deadline = Date.now() + timeoutMs;
+    const remaining = () => Math.max(1, deadline - Date.now());
+    const items: KubeList['items'] = [];
+    let page: KubeList | undefined;
+    let token: string | undefined;
+    do {
+      try {
+        page = await withTimeout(this.listPage(resource, namespace, LIST_PAGE_SIZE, token), remaining(), `list ${resource.plural}`);
+      } catch (err) {
+        if (token === undefined || statusCode(err) !== 410) throw err;
+        return withTimeout(this.listPage(resource, namespace), remaining(), `list ${resource.plural}`);
+      }
+      if (!Array.isArray(page?.items)) return page; // the caller reports the malformed response
+      for (const item of page.items) items.push(item);
+      token = page.metadata?.continue || undefined;
+    } while (token !== undefined);
+    return { ...page, metadata: { ...page.metadata, continue: undefined }, items };
+  }
+
+  private listPage(resource: KcmResource, namespace?: string, limit?: number, token?: string): Promise<KubeList> {
+    const paging = { ...(limit !== undefined ? { limit } : {}), ...(token !== undefined ? { _continue: token } : {}) };
     const request =
       resource.namespaced && namespace
-        ? this.api.listNamespacedCustomObject({ group: GROUP, version: this.version, namespace, plural: resource.plural })
-        : this.api.listClusterCustomObject({ group: GROUP, version: this.version, plural: resource.plural });
-    return withTimeout(request as Promise<KubeList>, timeoutMs, `list ${resource.plural}`);
+        ? this.api.listNamespacedCustomObject({ group: GROUP, version: this.version, namespace, plural: resource.plural, ...paging })
+        : this.api.listClusterCustomObject({ group: GROUP, version: this.version, plural: resource.plural, ...paging });
+    return request as Promise<KubeList>;
   }
 
   /**
@@ -115,7 +146,7 @@ export class KcmClient {
 export interface KubeList {
   apiVersion?: string;
   kind?: string;
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; continue?: string };
   items: Array<{ metadata?: { name?: string; namespace?: string; resourceVersion?: string } } & Record<string, unknown>>;
 }
 

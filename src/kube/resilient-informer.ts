@@ -13,6 +13,10 @@
 // client-node's watch handler is async and reads `object.metadata` unguarded: one malformed
 // event line would become an unhandled rejection, which ends a Node 24 process. Events are
 // therefore checked before client-node sees them.
+//
+// Objects are cached without metadata.managedFields and kubectl's last-applied annotation
+// (controller-runtime's TransformStripManagedFields does the same): chaingate reads neither,
+// and for objects written by several managers they outweigh the spec.
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KcmClient, KcmResource, KubeList } from './client.ts';
@@ -47,6 +51,22 @@ function isKeyable(value: unknown): value is Item {
   if (!isRecord(value) || !isRecord(value.metadata)) return false;
   const { name, namespace } = value.metadata;
   return typeof name === 'string' && name !== '' && (namespace === undefined || typeof namespace === 'string');
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** The object without the bookkeeping nothing in chaingate reads; the object itself when it has none. */
+export function stripBookkeeping<T extends Item>(object: T): T {
+  const meta = object.metadata as Record<string, unknown>;
+  const annotations = isRecord(meta.annotations) ? meta.annotations : undefined;
+  const lastApplied = annotations !== undefined && Object.hasOwn(annotations, LAST_APPLIED);
+  if (meta.managedFields === undefined && !lastApplied) return object;
+  const { managedFields: _managedFields, ...metadata } = meta;
+  if (lastApplied) {
+    const { [LAST_APPLIED]: _lastApplied, ...rest } = annotations;
+    metadata.annotations = rest;
+  }
+  return { ...object, metadata };
 }
 
 /** Why a watch event must not reach client-node, or undefined when it is safe. */
@@ -99,8 +119,9 @@ class GuardedWatch extends Watch {
         return;
       }
       const fail = (err: unknown) => this.logger.error({ path, err: (err as Error)?.message ?? String(err) }, 'watch event handling failed');
+      const cached = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? stripBookkeeping(object as Item) : object;
       try {
-        const result = (callback as (...args: unknown[]) => unknown)(phase, object, watchObject);
+        const result = (callback as (...args: unknown[]) => unknown)(phase, cached, watchObject);
         if (result instanceof Promise) result.catch(fail);
       } catch (err) {
         fail(err);
@@ -243,7 +264,7 @@ export class ResilientInformer {
   private markSynced(result: KubeList): Item[] {
     if (!Array.isArray(result?.items)) throw new Error(`list ${this.options.resource.plural}: response has no items`);
     this.lastContact = Date.now();
-    const items = result.items.filter(isKeyable);
+    const items = result.items.filter(isKeyable).map(stripBookkeeping);
     if (items.length !== result.items.length) {
       this.options.logger.warn({ resource: this.options.resource.plural, ignored: result.items.length - items.length }, 'ignoring listed objects without metadata.name');
     }

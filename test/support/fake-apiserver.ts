@@ -63,6 +63,10 @@ export class FakeApiServer {
   onList: ((request: ListRequest) => boolean | void) | undefined;
   /** Called for every new watch, after headers are sent. */
   onWatch: ((watch: OpenWatch) => void) | undefined;
+  /** Continue tokens are refused with 410 Expired, as when etcd compacted the snapshot meanwhile. */
+  expireContinueTokens = false;
+  /** The rest of each paged list, by continue token: later pages come from the first page's snapshot. */
+  private readonly snapshots = new Map<string, { resourceVersion: string; items: Json[] }>();
   /** The next N list requests get this status instead of a list. */
   failLists: { count: number; status: number } = { count: 0, status: 500 };
   /** Serve the kcm group in discovery (false: as if the CRDs were not installed). */
@@ -171,6 +175,21 @@ export class FakeApiServer {
     return { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceTemplateChainList', metadata: { resourceVersion: this.resourceVersion }, items };
   }
 
+  /** One page of a list (limit 0: all), continuing the snapshot `token` names. */
+  private page(namespace: string | undefined, limit: number, token: string | null): Json {
+    const snapshot = token !== null ? this.snapshots.get(token) : undefined;
+    if (token !== null) this.snapshots.delete(token);
+    const all = snapshot ?? { resourceVersion: this.resourceVersion, items: this.list(namespace).items as Json[] };
+    const items = limit > 0 ? all.items.slice(0, limit) : all.items;
+    const metadata: Json = { resourceVersion: all.resourceVersion };
+    if (items.length < all.items.length) {
+      const next = `page-${this.snapshots.size}-${Date.now()}-${Math.random()}`;
+      this.snapshots.set(next, { resourceVersion: all.resourceVersion, items: all.items.slice(items.length) });
+      metadata.continue = next;
+    }
+    return { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceTemplateChainList', metadata, items };
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const watch = url.searchParams.get('watch') === 'true';
@@ -189,11 +208,16 @@ export class FakeApiServer {
       this.failLists.count--;
       return json(res, this.failLists.status, status(this.failLists.status, 'InternalError', 'injected list failure'));
     }
+    const token = url.searchParams.get('continue');
+    if (token !== null && (this.expireContinueTokens || !this.snapshots.has(token))) {
+      return json(res, 410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 0);
     const request: ListRequest = {
       req,
       res,
       namespace,
-      reply: (body) => json(res, 200, body ?? this.list(namespace)),
+      reply: (body) => json(res, 200, body ?? this.page(namespace, limit, token)),
       fail: (code, message = 'injected failure') => json(res, code, status(code, 'InternalError', message)),
     };
     if (this.onList?.(request) === true) return;

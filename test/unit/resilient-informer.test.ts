@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
 import { CHAINS, KcmClient } from '../../src/kube/client.ts';
-import { ResilientInformer, type InformerEvents } from '../../src/kube/resilient-informer.ts';
+import { ResilientInformer, stripBookkeeping, type InformerEvents } from '../../src/kube/resilient-informer.ts';
 import { startChainCache, type ChainCache } from '../../src/kube/chain-cache.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { Metrics } from '../../src/server/metrics.ts';
@@ -213,6 +213,84 @@ describe('ResilientInformer', () => {
     await eventually(() => !events.names.has('team-a/doomed'), 'deleted chain stays deleted', 2_000);
     await sleep(300);
     expect([...events.names]).toEqual(['team-a/one']);
+  });
+});
+
+describe('ResilientInformer lists', () => {
+  const many = (count: number) => {
+    for (let i = 0; i < count; i++) fake.store(chain(`ns-${i % 3}`, `c-${i}`, { 'a-1': [] }));
+  };
+
+  it('lists in pages of 500 from one snapshot, then watches from it', async () => {
+    many(1_234);
+    let pages = 0;
+    fake.onList = (request) => {
+      // A chain created after the first page is not in this list's snapshot: the watch brings it.
+      if (++pages === 2) fake.store(chain('ns-0', 'late', { 'a-1': [] }));
+      request.reply();
+      return true;
+    };
+    const events = recorder();
+    const { informer } = informerFor(events);
+    await informer.start();
+    await eventually(() => informer.hasSynced, 'synced');
+    const lists = fake.lists();
+    expect(lists.map((l) => l.query.get('limit'))).toEqual(['500', '500', '500']);
+    expect(lists[0]!.query.has('continue')).toBe(false);
+    expect(lists.slice(1).every((l) => (l.query.get('continue') ?? '') !== '')).toBe(true);
+    expect(events.log).toContain('relisted 1234');
+    expect(events.names.has('ns-0/late')).toBe(false);
+    await eventually(() => events.names.has('ns-0/late'), 'the chain created during the list arrives as a watch event');
+    expect(events.names.size).toBe(1_235);
+  });
+
+  it('lists again unpaged when the snapshot expires between pages', async () => {
+    many(1_100);
+    fake.expireContinueTokens = true;
+    const events = recorder();
+    const { informer, restarts } = informerFor(events);
+    await informer.start();
+    await eventually(() => informer.hasSynced, 'synced');
+    const lists = fake.lists();
+    expect(lists.map((l) => [l.query.get('limit'), l.query.has('continue')])).toEqual([['500', false], ['500', true], [null, false]]);
+    expect(events.names.size).toBe(1_100);
+    expect(restarts()).toBe(0);
+  });
+
+  it('hands on objects without managedFields and the last-applied annotation, listed or watched', async () => {
+    const bookkept = (name: string) => {
+      const object = chain('team-a', name, { 'a-1': [] });
+      const metadata = object.metadata as Json;
+      metadata.managedFields = [{ manager: 'kubectl', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': {} } }];
+      metadata.annotations = { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(object), team: 'a' };
+      return object;
+    };
+    fake.store(bookkept('listed'));
+    const seen: Json[] = [];
+    const { informer } = informerFor({ upsert: (o) => seen.push(o), remove: () => {}, relisted: (items) => seen.push(...items) });
+    await informer.start();
+    await eventually(() => informer.hasSynced && fake.watches.size === 1, 'synced and watching');
+    fake.store(bookkept('watched'));
+    await eventually(() => seen.some((o) => (o.metadata as Json).name === 'watched'), 'watch event');
+    for (const object of seen) {
+      const metadata = object.metadata as Json;
+      expect(metadata.managedFields).toBeUndefined();
+      expect(metadata.annotations).toEqual({ team: 'a' });
+      expect(object.spec).toEqual({ supportedTemplates: [{ name: 'a-1', availableUpgrades: [] }] });
+    }
+  });
+
+  it('stripBookkeeping leaves objects without bookkeeping as they are, and never mutates', () => {
+    const plain = { metadata: { name: 'n', annotations: { a: 'b' } }, spec: {} };
+    expect(stripBookkeeping(plain)).toBe(plain);
+    const kept = { metadata: { name: 'n', managedFields: [{}], annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } }, spec: { x: 1 } };
+    const before = structuredClone(kept);
+    const stripped = stripBookkeeping(kept);
+    expect(stripped).toEqual({ metadata: { name: 'n', annotations: {} }, spec: { x: 1 } });
+    expect(stripped.spec).toBe(kept.spec);
+    expect(kept).toEqual(before);
+    // Hostile shapes are passed through, not thrown on.
+    expect(stripBookkeeping({ metadata: { name: 'n', annotations: 'not a map' } } as never)).toEqual({ metadata: { name: 'n', annotations: 'not a map' } });
   });
 });
 
