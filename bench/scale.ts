@@ -3,6 +3,7 @@
 // after the one chain they all name appears, and patches avoided when nothing changed.
 // Goals: load < 5 s and < 400 MiB RSS; 5,000 statuses < 60 s with zero redundant patches.
 import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
 import { startChaingate } from '../test/support/chaingate-process.ts';
@@ -25,9 +26,38 @@ function chain(namespace: string, name: string) {
   };
 }
 
-function peakRssBytes(pid: number): number {
+function rssBytes(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+}
+const peakRssBytes = (pid: number) => rssBytes(pid, 'VmHWM');
+
+/**
+ * Puts every chain to use: one ClusterDeployment CREATE review per chain, straight to the
+ * webhook, each naming that chain (so its graph is built). Returns the reviews that were not allowed.
+ */
+async function useEveryChain(admissionUrl: string, ca: string, namespaces: string[]): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16, ca });
+  const url = new URL(`${admissionUrl}/validate/clusterdeployments`);
+  let refused = 0;
+  await pool(CHAINS, 16, (i) => {
+    const namespace = namespaces[i % namespaces.length]!;
+    const object = { apiVersion: `${GROUP}/${VERSION}`, kind: 'ClusterDeployment', metadata: { name: `use-${i}`, namespace }, spec: { serviceSpec: { services: [{ name: 'app', namespace: 'app', template: `chain-${i}-t0`, templateChain: `chain-${i}` }] } } };
+    const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `use-${i}`, kind: { group: GROUP, version: VERSION, kind: 'ClusterDeployment' }, resource: { group: GROUP, version: VERSION, resource: 'clusterdeployments' }, namespace, name: `use-${i}`, operation: 'CREATE', userInfo: { username: 'bench' }, object } });
+    return new Promise<void>((resolve, reject) => {
+      const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => {
+          if ((JSON.parse(text) as { response?: { allowed?: boolean } }).response?.allowed !== true) refused++;
+          resolve();
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  });
+  agent.destroy();
+  return refused;
 }
 
 header(`scale: ${CHAINS.toLocaleString('en-US')} chains, ${DEPLOYMENTS.toLocaleString('en-US')} ClusterDeployments`);
@@ -50,6 +80,13 @@ try {
     await waitFor(async () => (await chaingate.metric('chaingate_chains')) >= CHAINS, 120_000, 'chains loaded');
     const loadMs = Date.now() - started;
     rows.push({ measure: `load ${CHAINS.toLocaleString('en-US')} chains (process start to ready, all in cache)`, value: fmt.ms(loadMs).replace(' ms', '') + ' ms', 'peak RSS': fmt.mib(peakRssBytes(chaingate.child.pid!)) });
+
+    // Graphs are built on first use: the load above builds none. Use every chain once.
+    progress('one admission review per chain, building every graph');
+    const used = Date.now();
+    const refused = await useEveryChain(chaingate.admissionUrl, chaingate.caBundle, namespaces);
+    if (refused > 0) throw new Error(`${refused} reviews naming an existing chain were refused`);
+    rows.push({ measure: `then every chain in use (${CHAINS.toLocaleString('en-US')} reviews, each building one graph); RSS now`, value: `${fmt.rate(Date.now() - used)} ms`, 'peak RSS': `${fmt.mib(peakRssBytes(chaingate.child.pid!))} (now ${fmt.mib(rssBytes(chaingate.child.pid!, 'VmRSS'))})` });
 
     progress(`creating ${DEPLOYMENTS} ClusterDeployments naming a chain that does not exist yet`);
     const ns = 'scale-0';

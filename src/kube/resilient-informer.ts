@@ -19,7 +19,9 @@
 // and for objects written by several managers they outweigh the spec.
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { KcmClient, KcmResource, KubeList } from './client.ts';
+import { stripBookkeeping, type KcmClient, type KcmResource, type KubeList } from './client.ts';
+
+export { stripBookkeeping };
 
 export interface InformerEvents {
   /** Called for add and update; must not throw (client-node swallows callback errors). */
@@ -51,22 +53,6 @@ function isKeyable(value: unknown): value is Item {
   if (!isRecord(value) || !isRecord(value.metadata)) return false;
   const { name, namespace } = value.metadata;
   return typeof name === 'string' && name !== '' && (namespace === undefined || typeof namespace === 'string');
-}
-
-const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
-
-/** The object without the bookkeeping nothing in chaingate reads; the object itself when it has none. */
-export function stripBookkeeping<T extends Item>(object: T): T {
-  const meta = object.metadata as Record<string, unknown>;
-  const annotations = isRecord(meta.annotations) ? meta.annotations : undefined;
-  const lastApplied = annotations !== undefined && Object.hasOwn(annotations, LAST_APPLIED);
-  if (meta.managedFields === undefined && !lastApplied) return object;
-  const { managedFields: _managedFields, ...metadata } = meta;
-  if (lastApplied) {
-    const { [LAST_APPLIED]: _lastApplied, ...rest } = annotations;
-    metadata.annotations = rest;
-  }
-  return { ...object, metadata };
 }
 
 /** Why a watch event must not reach client-node, or undefined when it is safe. */
@@ -209,7 +195,7 @@ export class ResilientInformer {
       this.listing = true;
       let result: KubeList;
       try {
-        result = await client.list(resource, namespace);
+        result = await client.list(resource, namespace, undefined, true);
       } finally {
         if (generation === this.generation) this.listing = false;
       }
@@ -264,7 +250,8 @@ export class ResilientInformer {
   private markSynced(result: KubeList): Item[] {
     if (!Array.isArray(result?.items)) throw new Error(`list ${this.options.resource.plural}: response has no items`);
     this.lastContact = Date.now();
-    const items = result.items.filter(isKeyable).map(stripBookkeeping);
+    // Listed items arrive stripped already (client.list); watch events are stripped in GuardedWatch.
+    const items = result.items.filter(isKeyable);
     if (items.length !== result.items.length) {
       this.options.logger.warn({ resource: this.options.resource.plural, ignored: result.items.length - items.length }, 'ignoring listed objects without metadata.name');
     }

@@ -9,6 +9,9 @@ import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
+/** The V8 flags the image's ENTRYPOINT and `npm start` give node (test/unit/dockerfile.test.ts keeps them equal). */
+export const RUNTIME_FLAGS = ['--max-semi-space-size=8'];
+
 export interface ChaingateProcess {
   admissionUrl: string;
   healthUrl: string;
@@ -32,7 +35,7 @@ export async function startChaingate(args: string[], options: StartOptions = {})
   const certDir = options.certDir ?? mkdtempSync(join(tmpdir(), 'chaingate-certs-'));
   const child = spawn(
     process.execPath,
-    [MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args],
+    [...RUNTIME_FLAGS, MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   // Listened for from the start: a process that dies early must not make stop() wait forever.

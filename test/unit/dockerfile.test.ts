@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 import { repoRoot } from '../cluster/control-plane.ts';
 import { parseDockerfile, type Stage } from '../support/dockerfile.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
+import { RUNTIME_FLAGS } from '../support/chaingate-process.ts';
 
 const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
 const [build, runtime] = dockerfile as [Stage, Stage];
@@ -73,7 +74,13 @@ describe('Dockerfile', () => {
     const entrypoint = execForm(of(runtime, 'ENTRYPOINT').at(-1)!.args);
     expect(entrypoint[0]).toBe('/nodejs/bin/node');
     expect(entrypoint.at(-1)).toBe('dist/cli/main.js');
-    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    // The image, `npm start` and the end-to-end harness run node with the same V8 flags, so
+    // what the tests and benchmarks measure is what ships.
+    for (const flag of RUNTIME_FLAGS) {
+      expect(entrypoint.slice(1, -1)).toContain(flag);
+      expect(pkg.scripts.start!.split(' ')).toContain(flag);
+    }
     expect(pkg.bin.chaingate).toBe('dist/cli/main.js');
     expect(existsSync(join(repoRoot, 'src', 'cli', 'main.ts'))).toBe(true);
     const cmd = execForm(of(runtime, 'CMD').at(-1)!.args);
