@@ -13,6 +13,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { GROUP } from '../model/resources.ts';
+import { isRecord } from '../model/parse.ts';
 import { readListStream } from './list-stream.ts';
 
 export const CALL_TIMEOUT_MS = 3_000;
@@ -169,7 +170,7 @@ export class KcmClient {
         throw new ApiStatusError(response.httpStatusCode, message);
       }
       const rest = await readListStream(Readable.fromWeb(body as never), (item) => {
-        items.push(isListItem(item) ? stripBookkeeping(item) : item);
+        items.push(stripBookkeeping(item));
       });
       if (!Array.isArray(rest.items)) throw new Error(`list ${resource.plural}: response has no items`);
       // Elements that were not objects stay in the list, for the caller to report and skip.
@@ -219,18 +220,14 @@ export interface KubeList {
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
-function isListItem(value: Record<string, unknown>): value is KubeList['items'][number] {
-  return typeof value.metadata === 'object' && value.metadata !== null && !Array.isArray(value.metadata);
-}
-
 /**
  * The object without the bookkeeping nothing in chaingate reads (controller-runtime's
  * TransformStripManagedFields does the same); the object itself when it has none.
  */
 export function stripBookkeeping<T extends { metadata?: unknown }>(object: T): T {
-  const meta = object.metadata as Record<string, unknown> | undefined;
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return object;
-  const annotations = typeof meta.annotations === 'object' && meta.annotations !== null ? (meta.annotations as Record<string, unknown>) : undefined;
+  const meta = object.metadata;
+  if (!isRecord(meta)) return object;
+  const annotations = isRecord(meta.annotations) ? meta.annotations : undefined;
   const lastApplied = annotations !== undefined && Object.hasOwn(annotations, LAST_APPLIED);
   if (meta.managedFields === undefined && !lastApplied) return object;
   const { managedFields: _managedFields, ...metadata } = meta;

@@ -21,8 +21,6 @@ import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type Kubernet
 import type { Logger } from 'pino';
 import { stripBookkeeping, type KcmClient, type KcmResource, type KubeList } from './client.ts';
 
-export { stripBookkeeping };
-
 export interface InformerEvents {
   /** Called for add and update; must not throw (client-node swallows callback errors). */
   upsert(object: Record<string, unknown>): void;
