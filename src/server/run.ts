@@ -31,9 +31,18 @@ export interface RunOptions {
   handler: Omit<HandlerDependencies, 'options'>;
   readiness?: ReadinessCheck[];
   metrics?: Metrics;
+  /** How long closing waits for open connections before it cuts them (tests shorten it). */
+  drainDeadlineMs?: number;
 }
 
-export async function runServer({ config, logger, handler, readiness = [], metrics = new Metrics() }: RunOptions): Promise<RunningServer> {
+/**
+ * Node stops enforcing its request and header timeouts once a server closes, so a client that
+ * keeps a connection open and silent would hold the shutdown until the kubelet's SIGKILL.
+ * Every honest review is answered well within the API server's 10 s webhook timeout.
+ */
+export const DRAIN_DEADLINE_MS = 10_000;
+
+export async function runServer({ config, logger, handler, readiness = [], metrics = new Metrics(), drainDeadlineMs = DRAIN_DEADLINE_MS }: RunOptions): Promise<RunningServer> {
   const certificates = new CertWatcher({ dir: config.certDir, dnsNames: config.dnsNames, logger });
   const keyPair = await certificates.start();
   const clientCA = config.clientCAFile ? readFileSync(config.clientCAFile, 'utf8') : undefined;
@@ -79,8 +88,17 @@ export async function runServer({ config, logger, handler, readiness = [], metri
       closing = true;
       if (delayMs > 0) await sleep(delayMs);
       certificates.stop();
-      await admission?.close();
-      await health.close();
+      const cut = setTimeout(() => {
+        logger.warn({ afterMs: drainDeadlineMs }, 'connections still open at the drain deadline: closing them');
+        admission?.server.closeAllConnections();
+        health.server.closeAllConnections();
+      }, drainDeadlineMs);
+      try {
+        await admission?.close();
+        await health.close();
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }

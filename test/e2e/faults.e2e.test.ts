@@ -20,6 +20,7 @@ import {
   AdmissionClient,
   chainObject,
   malformedCase,
+  NOT_SENT,
   truncatedJsonCase,
   wrongRouteCase,
   oracle,
@@ -473,9 +474,9 @@ describe('faults under load (kcm CRDs v1.11.4)', () => {
       expect(code).toBe(0);
       expect(stats.wrongs).toEqual([]);
       expect(answeredDuringShutdown).toBeGreaterThan(0);
-      // Refused or reset while connecting, or closed during the TLS handshake: the review was never sent.
-      const beforeSending = /^connect |before secure TLS connection was established/;
-      expect(kinds.filter(([k]) => !beforeSending.test(k))).toEqual([]);
+      // Refused, or reset before the TLS handshake was done (a connection still in the listen
+      // backlog when the port closed reads ECONNRESET): the review was never sent.
+      expect(kinds.filter(([k]) => !k.startsWith(NOT_SENT))).toEqual([]);
     }, 120_000);
   });
 });

@@ -8,6 +8,7 @@
 // Every loop is bounded in count and in time, and talks only to 127.0.0.1.
 import { Agent, request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
 import { DEFAULT_DECISION_OPTIONS, type AdmissionInput, type Decision, type DecisionOptions } from '../../src/admission/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
@@ -158,6 +159,9 @@ export function wrongRouteCase(registry: ChainRegistry): LoadCase {
   };
 }
 
+/** Starts the message of a failure that happened before the request could be sent. */
+export const NOT_SENT = 'not sent (no TLS connection): ';
+
 /** HTTPS client for one or more chaingate replicas sharing a CA; keep-alive, like the API server. */
 export class AdmissionClient {
   private readonly agents = new Map<string, Agent>();
@@ -204,8 +208,16 @@ export class AdmissionClient {
           });
         },
       );
+      // A request can only be written once the TLS handshake is done: a failure before that
+      // (refused, or reset in the listen backlog of a closing port) lost nothing.
+      let handshakeDone = false;
+      req.on('socket', (socket) => {
+        const tlsSocket = socket as TLSSocket;
+        if (!tlsSocket.connecting && tlsSocket.authorized) handshakeDone = true; // a reused keep-alive connection
+        else tlsSocket.once('secureConnect', () => (handshakeDone = true));
+      });
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => reject(handshakeDone ? err : new Error(`${NOT_SENT}${err.message}`, { cause: err })));
       req.end(body);
     });
   }

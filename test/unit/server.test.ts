@@ -5,6 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect, type ConnectionOptions, type SecureVersion } from 'node:tls';
+import { connect as netConnect, type Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -711,6 +712,132 @@ describe('concurrency', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       agent.destroy();
+    }
+  });
+});
+
+describe('shutdown', () => {
+  // Each case closes its own server; the shared one above stays up for the other suites.
+  async function startOwn(drainDeadlineMs?: number) {
+    const dir = mkdtempSync(join(tmpdir(), 'chaingate-shutdown-test-'));
+    const own = await runServer({
+      config: { ...DEFAULT_SERVE_CONFIG, host: '127.0.0.1', port: 0, healthPort: 0, certDir: dir },
+      logger: pino({ level: 'silent' }),
+      handler: { chains: loadChainFiles('examples/chains') },
+      ...(drainDeadlineMs === undefined ? {} : { drainDeadlineMs }),
+    });
+    return { own, dir, port: Number(new URL(own.admissionUrl).port), ca: readFileSync(join(dir, 'ca.crt')) };
+  }
+
+  /** A TLS connection whose handshake is done and which has sent nothing yet. */
+  function openConnection(port: number, caPem: Buffer): Promise<ReturnType<typeof connect>> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, ca: caPem, servername: 'localhost' }, () => resolve(socket));
+      socket.on('error', reject);
+    });
+  }
+
+  async function portClosed(port: number): Promise<void> {
+    for (let attempt = 0; attempt < 500; attempt++) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const probe = netConnect({ host: '127.0.0.1', port }, () => {
+          probe.destroy();
+          resolve(false);
+        });
+        probe.on('error', () => resolve(true));
+      });
+      if (refused) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`port ${port} still open after 500 probes`);
+  }
+
+  /** Writes one raw HTTP/1.1 request and reads until the server ends the connection. */
+  function exchange(socket: ReturnType<typeof connect>, body: Json): Promise<{ head: string; review: Json | undefined; error?: string }> {
+    const payload = JSON.stringify(body);
+    return new Promise((resolve) => {
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('error', (err) => resolve({ head: text, review: undefined, error: err.message }));
+      socket.on('close', () => {
+        const [head = '', rest] = text.split('\r\n\r\n', 2);
+        let review: Json | undefined;
+        try {
+          review = rest ? (JSON.parse(rest) as Json) : undefined;
+        } catch {
+          // left undefined: the assertion says what was expected
+        }
+        resolve({ head, review });
+      });
+      socket.write(`POST ${CD} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+    });
+  }
+
+  it('answers a connection whose first request is still on its way when closing starts, then closes it', async () => {
+    const { own, dir, port, ca: caPem } = await startOwn();
+    try {
+      const sockets = await Promise.all(Array.from({ length: 4 }, () => openConnection(port, caPem)));
+      const closed = own.close();
+      // The requests leave once the port is closed: Node alone would have destroyed these
+      // connections as idle by then, and the client would read ECONNRESET.
+      await portClosed(port);
+      const answers = await Promise.all(sockets.map((socket, i) => exchange(socket, withUid(allowedReview, `in-flight-${i}`))));
+      for (const [i, answer] of answers.entries()) {
+        expect(answer.error).toBeUndefined();
+        expect(answer.head).toMatch(/^HTTP\/1\.1 200 /);
+        expect(answer.head).toMatch(/\r\nconnection: close\r\n/i);
+        expect(answer.review?.response).toMatchObject({ uid: `in-flight-${i}`, allowed: true });
+      }
+      await closed;
+      // The port is closed: a new connection is refused.
+      await expect(openConnection(port, caPem)).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('cuts a connection that stays silent past the drain deadline, and then finishes closing', async () => {
+    // Node stops its header timeout once the server closes: without the deadline, this one
+    // connection would hold the shutdown until the kubelet's SIGKILL.
+    const { own, dir, port, ca: caPem } = await startOwn(300);
+    try {
+      const silent = await openConnection(port, caPem);
+      const ended = new Promise<void>((resolve) => silent.on('close', () => resolve()));
+      silent.on('error', () => {}); // reset by the server: expected here
+      const started = Date.now();
+      await own.close();
+      await ended;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(silent.destroyed).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('closes keep-alive connections between requests at once', async () => {
+    const { own, dir, port, ca: caPem } = await startOwn(60_000);
+    const agent = new Agent({ keepAlive: true, maxSockets: 2, ca: caPem });
+    try {
+      const target = new URL(`https://127.0.0.1:${port}${CD}`);
+      const reply = await new Promise<{ status: number; socket: Socket }>((resolve, reject) => {
+        const req = request(target, { agent, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: req.socket! }));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify(withUid(allowedReview, 'keep-alive-idle')));
+      });
+      expect(reply.status).toBe(200);
+      expect(reply.socket.destroyed).toBe(false);
+      const ended = new Promise<void>((resolve) => reply.socket.once('close', () => resolve()));
+      // The deadline is a minute: closing must not wait for it, since this connection is between requests.
+      await own.close();
+      await ended;
+      expect(reply.socket.destroyed).toBe(true);
+    } finally {
+      agent.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
