@@ -99,6 +99,8 @@ const memoryStream = new Writable({
   },
 });
 
+const testLogger = pino({ level: 'info' }, memoryStream);
+
 function logsFor(uid: string): Json[] {
   return logLines.filter((line) => line.includes(uid)).map((line) => JSON.parse(line) as Json);
 }
@@ -182,7 +184,7 @@ beforeAll(async () => {
   certDir = mkdtempSync(join(tmpdir(), 'chaingate-server-test-'));
   server = await runServer({
     config: { ...DEFAULT_SERVE_CONFIG, host: '127.0.0.1', port: 0, healthPort: 0, certDir },
-    logger: pino({ level: 'info' }, memoryStream),
+    logger: testLogger,
     handler: { chains: loadChainFiles('examples/chains') },
     readiness: [{ name: 'chains', ready: () => chainsReady }],
   });
@@ -628,7 +630,7 @@ describe('health port', () => {
 describe('logs', () => {
   const SECRET = 'sekret-token-8f3a9c1e77';
 
-  it('writes one JSON line per review with uid, kind, decision and duration, and no object contents', async () => {
+  it('writes a JSON line per denial with uid, kind, decision and duration, and allowed reviews only at debug', async () => {
     const review = withUid(deniedReview, 'log-denied-1');
     review.request.object.metadata.annotations = { 'example.com/api-token': SECRET };
     review.request.object.spec.serviceSpec.services[1].values = `password: ${SECRET}`;
@@ -637,18 +639,27 @@ describe('logs', () => {
 
     const allowed = withUid(allowedReview, 'log-allowed-1');
     allowed.request.object.metadata.annotations = { 'example.com/api-token': SECRET };
-    await post(CD, allowed);
+    expect((await post(CD, allowed)).review.response.allowed).toBe(true);
 
     const denied = logsFor('log-denied-1');
     expect(denied).toHaveLength(1);
-    expect(denied[0]).toMatchObject({ uid: 'log-denied-1', kind: 'ClusterDeployment', operation: 'UPDATE', decision: 'denied', code: 403, object: 'kcm-system/demo', msg: 'admission' });
+    expect(denied[0]).toMatchObject({ uid: 'log-denied-1', kind: 'ClusterDeployment', operation: 'UPDATE', decision: 'denied', code: 403, object: 'kcm-system/demo', msg: 'admission', level: 30 });
     expect(typeof denied[0]!.durationMs).toBe('number');
     expect(denied[0]!.durationMs).toBeGreaterThanOrEqual(0);
     expect(denied[0]!.durationMs).toBeLessThan(1000);
+    expect(logsFor('log-allowed-1')).toEqual([]);
 
-    const ok = logsFor('log-allowed-1');
+    testLogger.level = 'debug';
+    try {
+      const debugged = withUid(allowedReview, 'log-allowed-2');
+      debugged.request.object.metadata.annotations = { 'example.com/api-token': SECRET };
+      await post(CD, debugged);
+    } finally {
+      testLogger.level = 'info';
+    }
+    const ok = logsFor('log-allowed-2');
     expect(ok).toHaveLength(1);
-    expect(ok[0]).toMatchObject({ uid: 'log-allowed-1', kind: 'ClusterDeployment', decision: 'allowed' });
+    expect(ok[0]).toMatchObject({ uid: 'log-allowed-2', kind: 'ClusterDeployment', decision: 'allowed', msg: 'admission', level: 20 });
     expect(typeof ok[0]!.durationMs).toBe('number');
   });
 
