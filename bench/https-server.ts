@@ -2,7 +2,7 @@
 // connection per request, for 2 KiB and 1 MiB review bodies. chaingate runs as its own
 // process (`chaingate serve`, offline, production logging); wrk generates the load from
 // another. The paced row is also run against a bare node:https server, the platform's floor.
-// Goals: >= 10,000 reviews/s on 2 cores; p99 < 5 ms at half that rate.
+// Goals: >= 10,000 reviews/s on 2 cores; p99 < 5 ms at half that rate (5,000/s).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { clusterDeployment, templateName } from './chains.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
 import { runWrk, wrkPath, type WrkResult } from './wrk.ts';
+import { RUNTIME_FLAGS } from '../test/support/chaingate-process.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-https-server.ts', import.meta.url));
@@ -20,6 +21,8 @@ const seconds = quick ? 2 : 10;
 const PACED_DELAY_MS = 5;
 /** What a paced wrk connection spends per review besides its think time (measured here: ~0.7 ms). */
 const WRK_CYCLE_OVERHEAD_MS = 0.7;
+/** The throughput goal; latency is judged at half of it. */
+const GOAL_RATE = 10_000;
 
 function review(padBytes: number): string {
   const services = 5;
@@ -68,18 +71,18 @@ if (!wrkPath()) {
   process.exit(2);
 }
 
-header('HTTPS admission server (chaingate serve, offline, info-level logs to a pipe; load: wrk)');
+header('HTTPS admission server (chaingate serve, offline, info-level logs to a pipe: a line per denial; load: wrk)');
 const workDir = mkdtempSync(join(tmpdir(), 'chaingate-bench-'));
 const certDir = join(workDir, 'certs');
-const chaingate = await start([MAIN, 'serve', '--chains', CHAINS, '--cert-dir', certDir, '--host', '127.0.0.1', '--port', '0', '--health-port', '0'], /"admissionUrl":"(https:[^"]+)"/);
+// The node flags of the image's ENTRYPOINT, so the figures are the product's.
+const chaingate = await start([...RUNTIME_FLAGS, MAIN, 'serve', '--chains', CHAINS, '--cert-dir', certDir, '--host', '127.0.0.1', '--port', '0', '--health-port', '0'], /"admissionUrl":"(https:[^"]+)"/);
 const rows: Array<Record<string, string | number>> = [];
 const row = (server: string, label: string, connection: string, load: string, r: WrkResult) =>
   rows.push({ server, body: label, connection, load, 'reviews/s': fmt.rate(r.rate), p50: fmt.ms(r.p50Ms), p99: fmt.ms(r.p99Ms), max: fmt.ms(r.maxMs), errors: r.errors });
 let bare: ChildProcess | undefined;
 try {
   const url = `${chaingate.url}/validate/clusterdeployments`;
-  let halfRate = 0;
-  for (const [label, pad] of [['2 KiB', 150], ['1 MiB', 512 * 1024]] as const) {
+    for (const [label, pad] of [['2 KiB', 150], ['1 MiB', 512 * 1024]] as const) {
     const body = review(pad);
     const bodyFile = join(workDir, `review-${label.replace(' ', '')}.json`);
     writeFileSync(bodyFile, body);
@@ -88,19 +91,21 @@ try {
     const freshConnections = large ? 4 : 16;
     row('chaingate', size, 'new TLS connection per request', `max, ${freshConnections} conns`, await runWrk({ url, bodyFile, workDir, seconds, connections: freshConnections, close: true }));
     for (const connections of large ? [4] : [4, 32]) {
-      const max = await runWrk({ url, bodyFile, workDir, seconds, connections });
-      row('chaingate', size, 'keep-alive', `max, ${connections} conns`, max);
-      if (!large) halfRate = Math.max(halfRate, max.rate / 2);
+      row('chaingate', size, 'keep-alive', `max, ${connections} conns`, await runWrk({ url, bodyFile, workDir, seconds, connections }));
     }
     if (!large) {
       // Paced: each connection sends a review, then waits a random 0-10 ms; enough connections
-      // for half the best keep-alive rate. The same load then goes to the bare node:https server.
-      const connections = Math.max(1, Math.round((halfRate * (PACED_DELAY_MS + WRK_CYCLE_OVERHEAD_MS)) / 1000));
-      const load = `paced, half (${fmt.rate(halfRate)}/s), ${connections} conns`;
-      row('chaingate', size, 'keep-alive', load, await runWrk({ url, bodyFile, workDir, seconds, connections, meanDelayMs: PACED_DELAY_MS }));
+      // for the rate. The goal is set at 5,000/s (half the 10,000/s goal); the rows around it
+      // show how the tail grows with load. The same load then goes to the bare node:https
+      // server, the platform's floor on this machine.
       const floor = await start([BARE, certDir], /"url":"(https:[^"]+)"/);
       bare = floor.child;
-      row('bare node:https', size, 'keep-alive', load, await runWrk({ url: `${floor.url}/validate/clusterdeployments`, bodyFile, workDir, seconds, connections, meanDelayMs: PACED_DELAY_MS }));
+      for (const rate of quick ? [GOAL_RATE / 2] : [GOAL_RATE / 4, GOAL_RATE / 2, (GOAL_RATE * 3) / 4]) {
+        const connections = Math.max(1, Math.round((rate * (PACED_DELAY_MS + WRK_CYCLE_OVERHEAD_MS)) / 1000));
+        const load = `paced, ${fmt.rate(rate)}/s, ${connections} conns`;
+        row('chaingate', size, 'keep-alive', load, await runWrk({ url, bodyFile, workDir, seconds, connections, meanDelayMs: PACED_DELAY_MS }));
+        row('bare node:https', size, 'keep-alive', load, await runWrk({ url: `${floor.url}/validate/clusterdeployments`, bodyFile, workDir, seconds, connections, meanDelayMs: PACED_DELAY_MS }));
+      }
       bare.kill('SIGTERM');
       bare = undefined;
     }

@@ -60,8 +60,10 @@ export async function runServer({ config, logger, handler, readiness = [], metri
   // While shutting down, every answer closes its connection: clients that have not yet seen
   // the readiness change reconnect (to this replica until it closes, then to another) instead
   // of reusing a keep-alive connection that close() would reset under their next request.
-  admission?.addHook('onSend', async (_request, reply) => {
+  // (A callback hook: an async one costs every review a promise.)
+  admission?.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   const health = buildHealthServer(metrics, {
     pending: () => [
