@@ -82,7 +82,7 @@ const row = (server: string, label: string, connection: string, load: string, r:
 let bare: ChildProcess | undefined;
 try {
   const url = `${chaingate.url}/validate/clusterdeployments`;
-    for (const [label, pad] of [['2 KiB', 150], ['1 MiB', 512 * 1024]] as const) {
+  for (const [label, pad] of [['2 KiB', 150], ['1 MiB', 512 * 1024]] as const) {
     const body = review(pad);
     const bodyFile = join(workDir, `review-${label.replace(' ', '')}.json`);
     writeFileSync(bodyFile, body);

@@ -119,7 +119,7 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
       metrics.admissionDuration.observe({ kind }, seconds);
       // Allowed reviews are the bulk and say nothing an operator acts on (the API server's audit
       // log has them): they log at debug, like controller-runtime's webhooks. A line per review
-      // was 15% of the CPU a review costs (BENCHMARKS.md, HTTPS server).
+      // was about a quarter of the CPU a review costs (BENCHMARKS.md, HTTPS server).
       const level = decision.allowed ? 'debug' : 'info';
       if (logger.isLevelEnabled(level)) {
         logger[level](
