@@ -1,17 +1,58 @@
-// The floor the HTTPS benchmark compares chaingate with: node:https on the same certificate,
-// answering every POST with a fixed allowed AdmissionReview after reading (not checking) the
-// body. Whatever latency this shows under a load is the platform's, not chaingate's.
+// The floors the HTTPS benchmark compares chaingate with, on the same certificate and with
+// no framework, logging or metrics:
+//   bare-https-server.ts CERT_DIR            reads the body, answers a fixed allowed review
+//   bare-https-server.ts CERT_DIR --decide   parses the body, checks the envelope and decides
+//                                            with chaingate's own code over the example chains
+// The first is the platform's floor; the second is the least any webhook doing chaingate's
+// work can cost, so the gap between it and chaingate is what fastify, logs and metrics add.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAdmissionHandler } from '../src/admission/handler.ts';
+import { DEFAULT_DECISION_OPTIONS } from '../src/admission/types.ts';
+import { checkEnvelope, toReview } from '../src/server/admission-review.ts';
+import { tlsOptions } from '../src/server/admission-server.ts';
+import { loadChainFiles } from '../src/sources/chain-files.ts';
 
-const [certDir = 'certs'] = process.argv.slice(2);
-const answer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '00000000-0000-4000-8000-000000000000', allowed: true } });
-const server = createServer({ key: readFileSync(join(certDir, 'tls.key')), cert: readFileSync(join(certDir, 'tls.crt')) }, (req, res) => {
-  req.resume();
+const [certDir = 'certs', mode] = process.argv.slice(2);
+const decideEach = mode === '--decide';
+const fixedAnswer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '00000000-0000-4000-8000-000000000000', allowed: true } });
+const handler = createAdmissionHandler({
+  chains: loadChainFiles(fileURLToPath(new URL('../examples/chains', import.meta.url))),
+  options: DEFAULT_DECISION_OPTIONS,
+});
+
+async function answer(text: string): Promise<string> {
+  const check = checkEnvelope(JSON.parse(text));
+  if (!check.ok) return JSON.stringify(toReview(check.version, check.uid, { allowed: false, code: 400, message: check.message }));
+  const { apiVersion, request } = check.review;
+  const decision = await handler('ClusterDeployment', {
+    operation: request.operation,
+    namespace: request.namespace ?? '',
+    name: request.name ?? '',
+    object: request.object ?? undefined,
+    oldObject: request.oldObject ?? undefined,
+  });
+  return JSON.stringify(toReview(apiVersion, request.uid, decision));
+}
+
+const keyPair = { key: readFileSync(join(certDir, 'tls.key'), 'utf8'), cert: readFileSync(join(certDir, 'tls.crt'), 'utf8') };
+// chaingate's TLS settings (protocol floor, ciphers), so the handshake and record costs match.
+const server = createServer(tlsOptions(keyPair), (req, res) => {
+  let text = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => (text += chunk));
   req.on('end', () => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(answer);
+    const reply = (body: string) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(body);
+    };
+    if (!decideEach) return reply(fixedAnswer);
+    answer(text).then(reply, (err: Error) => {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(err.message);
+    });
   });
 });
 server.keepAliveTimeout = 75_000;

@@ -48,7 +48,7 @@ export interface AdmissionServerOptions {
   requestTimeoutMs?: number;
 }
 
-export function tlsOptions(keyPair: KeyPair, clientCA?: string) {
+export function tlsOptions(keyPair: Pick<KeyPair, 'key' | 'cert'>, clientCA?: string) {
   return {
     key: keyPair.key,
     cert: keyPair.cert,
