@@ -2,11 +2,15 @@
 // edges each) from the API server; (2) time to publish status on 5,000 ClusterDeployments
 // after the one chain they all name appears, and patches avoided when nothing changed.
 // Goals: load < 5 s and < 400 MiB RSS; 5,000 statuses < 60 s with zero redundant patches.
+// chaingate runs under the chart's memory limit (a cgroup of its own) where the machine allows
+// it: Node sizes its heap from that limit, so this is what says whether the chart's default fits.
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
-import { startChaingate } from '../test/support/chaingate-process.ts';
+import { startChaingate, type ChaingateProcess } from '../test/support/chaingate-process.ts';
+import { createMemoryCgroup } from '../test/support/memory-cgroup.ts';
+import { parse } from 'yaml';
 import { GROUP, VERSION, customObjects, pool, waitFor } from './kube.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
 
@@ -14,6 +18,24 @@ const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.
 const CHAINS = quick ? 300 : 10_000;
 const DEPLOYMENTS = quick ? 200 : 5_000;
 const progress = (m: string) => console.error(`[scale] ${m}`);
+
+/** The chart's default memory limit, in bytes ("512Mi" in values.yaml). */
+function chartMemoryLimit(): { text: string; bytes: number } {
+  const values = parse(readFileSync(new URL('../charts/chaingate/values.yaml', import.meta.url), 'utf8')) as { resources: { limits: { memory: string } } };
+  const text = values.resources.limits.memory;
+  const match = /^(\d+)(Mi|Gi)$/.exec(text);
+  if (!match) throw new Error(`charts/chaingate/values.yaml: resources.limits.memory ${text}: expected Mi or Gi`);
+  return { text, bytes: Number(match[1]) * 2 ** (match[2] === 'Gi' ? 30 : 20) };
+}
+
+/** chaingate's own last words, when a step fails because it died. */
+function withChaingateExit(err: unknown, chaingate: ChaingateProcess | undefined): Error {
+  const error = err instanceof Error ? err : new Error(String(err));
+  if (chaingate && (chaingate.child.exitCode !== null || chaingate.child.signalCode !== null)) {
+    error.message += `\nchaingate exited (code ${chaingate.child.exitCode}, signal ${chaingate.child.signalCode}); its last output:\n${chaingate.logs.slice(-15).join('\n')}`;
+  }
+  return error;
+}
 
 function chain(namespace: string, name: string) {
   // 20 templates, 60 edges: each template upgrades to the next three (wrapping: a rollback-style cycle).
@@ -61,6 +83,13 @@ async function useEveryChain(admissionUrl: string, ca: string, namespaces: strin
 }
 
 header(`scale: ${CHAINS.toLocaleString('en-US')} chains, ${DEPLOYMENTS.toLocaleString('en-US')} ClusterDeployments`);
+const limit = chartMemoryLimit();
+/** --no-memory-limit: compare with a heap sized from the host's memory. */
+const limited = !process.argv.includes('--no-memory-limit');
+const cgroup = limited ? createMemoryCgroup(`chaingate-bench-${process.pid}`, limit.bytes) : undefined;
+console.log(cgroup
+  ? `# chaingate runs under the chart's memory limit: ${limit.text} (a cgroup of its own; Node sizes its heap from it)`
+  : `# NOT under the chart's ${limit.text} memory limit (${limited ? 'needs root and a writable cgroup memory controller' : '--no-memory-limit'}): figures are for a heap sized from the host's memory`);
 const cluster = await startControlPlane({ crdDir: CRDS });
 const api = customObjects(cluster.kubeconfig);
 const rows: Array<Record<string, string>> = [];
@@ -75,7 +104,7 @@ try {
 
   progress('starting chaingate');
   const started = Date.now();
-  const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=true', '--controller=true', '--resync-ms', '600000']);
+  const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=true', '--controller=true', '--resync-ms', '600000'], { cgroup });
   try {
     await waitFor(async () => (await chaingate.metric('chaingate_chains')) >= CHAINS, 120_000, 'chains loaded');
     const loadMs = Date.now() - started;
@@ -111,17 +140,24 @@ try {
 
     // Nothing changes now: a full recompute must not write anything.
     await chaingate.stop();
-    const again = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=false', '--controller=true', '--resync-ms', '600000']);
+    const again = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=false', '--controller=true', '--resync-ms', '600000'], { cgroup });
     await waitFor(async () => (await again.metric('chaingate_controller_reconciles_total')) >= DEPLOYMENTS && (await again.metric('chaingate_controller_queue_depth')) === 0, 300_000, 'restart recompute');
     const redundant = await again.metric('chaingate_controller_status_patches_total');
     const skipped = await again.metric('chaingate_controller_patches_skipped_total');
     await again.stop();
     rows.push({ measure: 'redundant status patches (beyond one per object per real change)', value: String(afterPublish - 2 * DEPLOYMENTS), 'peak RSS': '' });
     rows.push({ measure: `full recompute by a restarted replica: patches written / avoided`, value: `${redundant} / ${skipped}`, 'peak RSS': '' });
+  } catch (err) {
+    throw withChaingateExit(err, chaingate);
   } finally {
     await chaingate.stop().catch(() => undefined);
   }
+  if (cgroup) {
+    const peak = cgroup.peakBytes();
+    rows.push({ measure: `cgroup (limit ${limit.text}): most memory used, OOM kills`, value: `${cgroup.oomKills()} kills`, 'peak RSS': peak === undefined ? 'unknown' : fmt.mib(peak) });
+  }
 } finally {
   await cluster.stop();
+  cgroup?.remove();
 }
 printTable(rows);

@@ -40,6 +40,8 @@ Options:
   --leader-election=B           only the holder of a Lease writes status (default false; the chart turns it on)
   --leader-election-namespace NS  where the Lease lives (default $POD_NAMESPACE or kcm-system)
   --resync-ms N                 full relist and recompute interval (default 300000)
+  --graph-cache-size N          chain graphs kept built, about 31 KiB each for 20 templates; the least
+                                recently used past N are rebuilt when next needed (default ${DEFAULT_SERVE_CONFIG.graphCacheSize})
   --cert-mode MODE              files (default: --cert-dir) or self (CA in --cert-secret, caBundle patched)
   --cert-secret NAME            self mode: Secret holding the CA and serving certificate
   --webhook-configuration NAME  self mode: ValidatingWebhookConfiguration whose caBundle chaingate keeps current
@@ -66,6 +68,7 @@ Options:
       'leader-election': { type: 'string' },
       'leader-election-namespace': { type: 'string' },
       'resync-ms': { type: 'string' },
+      'graph-cache-size': { type: 'string' },
       'cert-mode': { type: 'string' },
       'cert-secret': { type: 'string' },
       'webhook-configuration': { type: 'string' },
@@ -100,7 +103,9 @@ Options:
       leaseName: DEFAULT_SERVE_CONFIG.leaseName,
       resyncMs: Math.max(1000, nonNegative(values['resync-ms'], '--resync-ms', DEFAULT_SERVE_CONFIG.resyncMs)),
       certMode: oneOf(values['cert-mode'], ['files', 'self'] as const, '--cert-mode', 'files'),
+      graphCacheSize: nonNegative(values['graph-cache-size'], '--graph-cache-size', DEFAULT_SERVE_CONFIG.graphCacheSize),
     };
+    if (config.graphCacheSize < 1) throw new UsageError('--graph-cache-size must be at least 1');
     if (values['cert-secret']) config.certSecret = values['cert-secret'];
     if (values['webhook-configuration']) config.webhookConfiguration = values['webhook-configuration'];
     if (config.certMode === 'self' && (!config.certSecret || !config.webhookConfiguration)) {
@@ -131,7 +136,7 @@ Options:
       if (config.certMode === 'self') throw new UsageError('--cert-mode self needs a cluster (--kubeconfig, not --chains): the certificate lives in a Secret');
       const path = config.chains ?? EXAMPLE_CHAINS;
       if (!existsSync(path)) throw new UsageError(`--chains ${path}: no such file or directory`);
-      const chains = loadChainFiles(path);
+      const chains = loadChainFiles(path, { graphCacheSize: config.graphCacheSize });
       logger.info({ chains: chains.size, path, mode: 'offline' }, config.chains ? 'chains loaded from files' : 'no cluster configured: serving the example chains');
       server = await runServer({ config, logger, handler: { chains } });
     }

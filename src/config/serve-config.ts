@@ -1,6 +1,7 @@
 // Everything `chaingate serve` can be told, with the defaults a user gets from `npm start`.
 import type { DecisionOptions } from '../admission/types.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../admission/types.ts';
+import { DEFAULT_GRAPH_CACHE_SIZE } from '../graph/graph-budget.ts';
 
 export interface ServeConfig {
   host: string;
@@ -34,6 +35,8 @@ export interface ServeConfig {
   certCheckIntervalMs?: number;
   /** How often everything is relisted and recomputed, as a safety net. */
   resyncMs: number;
+  /** How many chain graphs stay built; the least recently used past it are rebuilt on demand. */
+  graphCacheSize: number;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -52,4 +55,5 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   leaseName: 'chaingate-controller',
   certMode: 'files',
   resyncMs: 5 * 60_000,
+  graphCacheSize: DEFAULT_GRAPH_CACHE_SIZE,
 };

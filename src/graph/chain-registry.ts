@@ -3,6 +3,7 @@
 import type { ServiceTemplateChain } from '../model/resources.ts';
 import { chainKey } from '../model/resources.ts';
 import { TemplateChain } from './template-chain.ts';
+import { GraphBudget } from './graph-budget.ts';
 
 export type ChainChange = { type: 'set' | 'delete'; namespace: string; name: string };
 export type ChainListener = (change: ChainChange) => void;
@@ -12,9 +13,19 @@ export interface ChainLookup {
   get(namespace: string, name: string): TemplateChain | undefined;
 }
 
+export interface ChainRegistryOptions {
+  /** How many chain graphs stay built at once (default DEFAULT_GRAPH_CACHE_SIZE). */
+  graphCacheSize?: number;
+}
+
 export class ChainRegistry implements ChainLookup {
   private readonly chains = new Map<string, TemplateChain>();
   private readonly listeners = new Set<ChainListener>();
+  readonly graphs: GraphBudget;
+
+  constructor(options: ChainRegistryOptions = {}) {
+    this.graphs = new GraphBudget(options.graphCacheSize);
+  }
 
   get size(): number {
     return this.chains.size;
@@ -38,7 +49,8 @@ export class ChainRegistry implements ChainLookup {
     const version = chain.metadata.resourceVersion;
     // A relist hands back every chain; an unchanged one must not rebuild or notify.
     if (existing && version !== undefined && existing.resourceVersion === version) return existing;
-    const graph = TemplateChain.fromObject(chain);
+    const graph = TemplateChain.fromObject(chain, this.graphs);
+    if (existing) this.graphs.forget(existing);
     this.chains.set(graph.key, graph);
     this.emit({ type: 'set', namespace: graph.namespace, name: graph.name });
     return graph;
@@ -50,15 +62,20 @@ export class ChainRegistry implements ChainLookup {
     const existing = this.chains.get(chainKey(namespace, name));
     if (existing && resourceVersion !== undefined && existing.resourceVersion === resourceVersion) return existing;
     const graph = new TemplateChain(namespace, name, [], resourceVersion, [error]);
+    if (existing) this.graphs.forget(existing);
     this.chains.set(graph.key, graph);
     this.emit({ type: 'set', namespace, name });
     return graph;
   }
 
   delete(namespace: string, name: string): boolean {
-    const removed = this.chains.delete(chainKey(namespace, name));
-    if (removed) this.emit({ type: 'delete', namespace, name });
-    return removed;
+    const key = chainKey(namespace, name);
+    const existing = this.chains.get(key);
+    if (!existing) return false;
+    this.chains.delete(key);
+    this.graphs.forget(existing);
+    this.emit({ type: 'delete', namespace, name });
+    return true;
   }
 
   /**

@@ -3,20 +3,25 @@
 // The graph is built on the first query, not when the chain is loaded. A cluster can hold
 // many chains that nothing references (old release trains, rollback chains kept for later),
 // and a graphology graph costs about 30 KiB for a 20-template chain: 10,000 eager graphs
-// were 300 MiB and most of the load time. Memory now follows the chains in use.
+// were 300 MiB and most of the load time. Memory follows the chains in use, up to a
+// GraphBudget shared by a registry's chains, past which the least recently used are dropped.
 import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';
 import { validateChainSpec, type ChainValidation } from './chain-validation.ts';
+import type { BudgetedGraph, GraphBudget } from './graph-budget.ts';
 
 export { compareNames, type ReachableUpgrade };
 
-export class TemplateChain {
+export class TemplateChain implements BudgetedGraph {
   readonly namespace: string;
   readonly name: string;
   readonly validation: ChainValidation;
   readonly supportedTemplates: readonly SupportedTemplate[];
   readonly resourceVersion: string | undefined;
   private built: ChainGraph | undefined;
+  /** Set by every query of the built graph, cleared by the budget's sweep. */
+  graphReferenced = false;
+  private readonly budget: GraphBudget | undefined;
 
   constructor(
     namespace: string,
@@ -25,8 +30,11 @@ export class TemplateChain {
     resourceVersion?: string,
     /** Problems found before the graph could be built, e.g. a malformed watch event. */
     parseErrors: string[] = [],
+    /** Bounds how many graphs stay built; without one, the graph lives as long as the chain. */
+    budget?: GraphBudget,
   ) {
     this.namespace = namespace;
+    this.budget = budget;
     this.name = name;
     this.resourceVersion = resourceVersion;
     this.supportedTemplates = supportedTemplates;
@@ -35,12 +43,14 @@ export class TemplateChain {
       parseErrors.length === 0 ? validation : { ...validation, valid: false, errors: [...parseErrors, ...validation.errors] };
   }
 
-  static fromObject(chain: ServiceTemplateChain): TemplateChain {
+  static fromObject(chain: ServiceTemplateChain, budget?: GraphBudget): TemplateChain {
     return new TemplateChain(
       chain.metadata.namespace ?? '',
       chain.metadata.name ?? '',
       chain.spec?.supportedTemplates ?? [],
       chain.metadata.resourceVersion,
+      [],
+      budget,
     );
   }
 
@@ -57,8 +67,22 @@ export class TemplateChain {
     return this.built !== undefined;
   }
 
+  /** Drops the built graph (and its memoised paths); the next query builds it again. */
+  releaseGraph(): void {
+    this.built = undefined;
+    this.graphReferenced = false;
+  }
+
   private get graph(): ChainGraph {
-    return (this.built ??= new ChainGraph(this.supportedTemplates));
+    const built = this.built;
+    if (built) {
+      this.graphReferenced = true;
+      return built;
+    }
+    const graph = new ChainGraph(this.supportedTemplates);
+    this.built = graph;
+    this.budget?.admit(this);
+    return graph;
   }
 
   /** Supported templates, in the order the chain lists them. */

@@ -95,7 +95,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     logger.warn({ server, err: (err as Error).message, assumedVersion: ASSUMED_VERSION }, 'API discovery failed; starting unready, retrying in the background');
   }
   const client = new KcmClient(kc, discovered ?? ASSUMED_VERSION);
-  const registry = new ChainRegistry();
+  const registry = new ChainRegistry({ graphCacheSize: config.graphCacheSize });
   logger.info({ server, version: client.version, namespaces: config.namespaces.length ? config.namespaces : '*' }, 'watching ServiceTemplateChains');
 
   const restarts = new Counter({ name: 'chaingate_watch_restarts_total', help: 'Chain watch restarts after errors.', registers: [metrics.registry] });
@@ -125,6 +125,17 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     return last === 0 ? Number.POSITIVE_INFINITY : (Date.now() - last) / 1000;
   };
   new Gauge({ name: 'chaingate_chains', help: 'ServiceTemplateChains in the cache.', registers: [metrics.registry], collect() { this.set(registry.size); } });
+  new Gauge({ name: 'chaingate_chain_graphs_built', help: 'Chain graphs built now (at most --graph-cache-size).', registers: [metrics.registry], collect() { this.set(registry.graphs.size); } });
+  let buildsReported = 0;
+  new Counter({
+    name: 'chaingate_chain_graph_builds_total',
+    help: 'Chain graphs built, rebuilds after eviction included: growing much faster than chains change means --graph-cache-size is too small for the chains in use.',
+    registers: [metrics.registry],
+    collect() {
+      this.inc(registry.graphs.builds - buildsReported);
+      buildsReported = registry.graphs.builds;
+    },
+  });
   new Gauge({
     name: 'chaingate_chain_cache_staleness_seconds',
     help: 'Seconds since the chain cache last heard from the API server (list or watch event).',

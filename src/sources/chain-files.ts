@@ -7,10 +7,12 @@ import { ManifestError, readManifests } from './manifest-files.ts';
 export interface ChainFileOptions {
   /** Namespace for chains whose metadata has none (as kubectl apply would do). */
   defaultNamespace?: string;
+  /** How many chain graphs stay built (see GraphBudget). */
+  graphCacheSize?: number;
 }
 
 export function loadChainFiles(path: string, options: ChainFileOptions = {}): ChainRegistry {
-  const registry = new ChainRegistry();
+  const registry = new ChainRegistry({ graphCacheSize: options.graphCacheSize });
   const seen = new Map<string, string>();
   for (const { object, source } of readManifests(path)) {
     if (object.kind !== 'ServiceTemplateChain') continue;

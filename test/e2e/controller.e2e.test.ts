@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
-import { ok } from '../support/webhook.ts';
+import { ok, refused, registerWebhook } from '../support/webhook.ts';
 import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml } from '../support/manifests.ts';
 
 
@@ -149,5 +149,49 @@ describe('leader election between two replicas', () => {
     await ok(cluster, ['apply', '-f', '-'], cdYaml('two', 'team-a', [['x', 'x-1', 'c']]));
     await eventually(() => ok(cluster, ['get', 'clusterdeployment', 'two', '-n', 'team-a', '-o', 'jsonpath={.status.servicesUpgradePaths}']), (v) => v.includes('x-2'));
     expect(await follower.metric('chaingate_controller_status_patches_total')).toBeGreaterThan(0);
+  });
+});
+
+describe('with fewer graphs kept built than chains in use (--graph-cache-size 1)', () => {
+  let cluster: ControlPlane;
+  let chaingate: ChaingateProcess;
+  const names = ['red', 'green', 'blue'];
+  const steps = (n: string) => ({ [`${n}-1`]: [`${n}-2`], [`${n}-2`]: [`${n}-3`], [`${n}-3`]: [] });
+  const paths = (kind: string, name: string, namespace: string) =>
+    ok(cluster, ['get', kind, name, '-n', namespace, '-o', 'jsonpath={.status.servicesUpgradePaths}']).then((out) => (out ? JSON.parse(out) : undefined));
+
+  beforeAll(async () => {
+    cluster = await startControlPlane({ crdDir: kcmCrds('v1.11.4') });
+    await ok(cluster, ['create', 'namespace', 'team-a']);
+    chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--graph-cache-size', '1', '--resync-ms', '1500']);
+    await registerWebhook(cluster, chaingate);
+  });
+
+  afterAll(async () => {
+    await chaingate?.stop();
+    await cluster?.stop();
+  });
+
+  it('publishes every status and decides every edit as if all graphs were kept', async () => {
+    for (const n of names) await ok(cluster, ['apply', '-f', '-'], chainYaml(`${n}-chain`, 'team-a', steps(n)));
+    for (const n of names) await ok(cluster, ['apply', '-f', '-'], cdYaml(n, 'team-a', [[n, `${n}-1`, `${n}-chain`]]));
+    for (const n of names) {
+      const published = await eventually(() => paths('clusterdeployment', n, 'team-a'), (v) => v?.[0]?.availableUpgrades !== undefined);
+      expect(published).toEqual([{ name: n, namespace: n, template: `${n}-1`, availableUpgrades: [{ upgradePaths: [`${n}-2`] }, { upgradePaths: [`${n}-2`, `${n}-3`] }] }]);
+    }
+    // Each edit needs its chain's graph, evicted by the edit before it.
+    for (const n of names) {
+      const stderr = await refused(cluster, ['apply', '-f', '-'], cdYaml(n, 'team-a', [[n, `${n}-3`, `${n}-chain`]]));
+      expect(stderr).toContain(`service ${n}/${n} can't be upgraded from ${n}-1 to ${n}-3`);
+      expect(stderr).toContain(`${n}-1 -> ${n}-2 -> ${n}-3 (apply ${n}-2 first)`);
+    }
+    for (const n of names) await ok(cluster, ['apply', '-f', '-'], cdYaml(n, 'team-a', [[n, `${n}-2`, `${n}-chain`]]));
+    for (const n of names) {
+      const published = await eventually(() => paths('clusterdeployment', n, 'team-a'), (v) => v?.[0]?.template === `${n}-2`);
+      expect(published).toEqual([{ name: n, namespace: n, template: `${n}-2`, availableUpgrades: [{ upgradePaths: [`${n}-3`] }] }]);
+    }
+    expect(await chaingate.metric('chaingate_chain_graphs_built')).toBe(1);
+    // Three chains through a cache of one: graphs were rebuilt, not kept.
+    expect(await chaingate.metric('chaingate_chain_graph_builds_total')).toBeGreaterThan(names.length);
   });
 });

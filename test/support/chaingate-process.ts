@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import type { MemoryCgroup } from './memory-cgroup.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -29,15 +30,16 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Wait until /readyz answers 200 (default true); false returns as soon as the ports are up. */
   waitReady?: boolean;
+  /** Run inside this cgroup (joined before node starts, so V8 sizes its heap by its limit). */
+  cgroup?: MemoryCgroup;
 }
 
 export async function startChaingate(args: string[], options: StartOptions = {}): Promise<ChaingateProcess> {
   const certDir = options.certDir ?? mkdtempSync(join(tmpdir(), 'chaingate-certs-'));
-  const child = spawn(
-    process.execPath,
-    [...RUNTIME_FLAGS, MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
-  );
+  const command = [process.execPath, ...RUNTIME_FLAGS, MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args];
+  // The shell joins the cgroup, then becomes node (same pid): node starts inside the limit.
+  const [file, ...argv] = options.cgroup ? ['sh', '-c', `echo $$ > '${options.cgroup.procsFile}' && exec "$@"`, 'sh', ...command] : command;
+  const child = spawn(file!, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   // Listened for from the start: a process that dies early must not make stop() wait forever.
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const logs: string[] = [];

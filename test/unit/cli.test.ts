@@ -416,6 +416,20 @@ describe('chaingate graph', () => {
   });
 });
 
+describe('chaingate serve: bad flag values exit 2 before anything starts', () => {
+  it.each([
+    [['--graph-cache-size', '0'], '--graph-cache-size must be at least 1'],
+    [['--graph-cache-size', 'lots'], '--graph-cache-size must be a whole number (got "lots")'],
+    [['--graph-cache-size=-5'], '--graph-cache-size must be a whole number (got "-5")'],
+    [['--port', '70000'], '--port must be a port number (0-65535)'],
+  ])('serve %j', async (args, message) => {
+    const run = await cli('serve', '--chains', CHAINS, ...args);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(message);
+  });
+});
+
 describe('chaingate usage', () => {
   it('has the expected commands', () => {
     expect(COMMANDS.map((c) => c.name)).toEqual(expect.arrayContaining(['serve', 'validate', 'paths', 'graph']));
