@@ -9,8 +9,7 @@ import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../test/support/chaingate-process.ts';
-import { createMemoryCgroup } from '../test/support/memory-cgroup.ts';
-import { parse } from 'yaml';
+import { chartMemoryLimit, createMemoryCgroup } from '../test/support/memory-cgroup.ts';
 import { GROUP, VERSION, customObjects, pool, waitFor } from './kube.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
 
@@ -18,15 +17,6 @@ const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.
 const CHAINS = quick ? 300 : 10_000;
 const DEPLOYMENTS = quick ? 200 : 5_000;
 const progress = (m: string) => console.error(`[scale] ${m}`);
-
-/** The chart's default memory limit, in bytes ("512Mi" in values.yaml). */
-function chartMemoryLimit(): { text: string; bytes: number } {
-  const values = parse(readFileSync(new URL('../charts/chaingate/values.yaml', import.meta.url), 'utf8')) as { resources: { limits: { memory: string } } };
-  const text = values.resources.limits.memory;
-  const match = /^(\d+)(Mi|Gi)$/.exec(text);
-  if (!match) throw new Error(`charts/chaingate/values.yaml: resources.limits.memory ${text}: expected Mi or Gi`);
-  return { text, bytes: Number(match[1]) * 2 ** (match[2] === 'Gi' ? 30 : 20) };
-}
 
 /** chaingate's own last words, when a step fails because it died. */
 function withChaingateExit(err: unknown, chaingate: ChaingateProcess | undefined): Error {

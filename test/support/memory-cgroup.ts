@@ -5,6 +5,7 @@
 // Needs root and a writable memory controller; without them, createMemoryCgroup returns undefined.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 
 export interface MemoryCgroup {
   /** The file a process writes its pid to in order to join. */
@@ -58,4 +59,13 @@ function readOr(path: string, fallback: string): string {
   } catch {
     return fallback;
   }
+}
+
+/** The chart's default memory limit, in bytes ("512Mi" in values.yaml). */
+export function chartMemoryLimit(): { text: string; bytes: number } {
+  const values = parse(readFileSync(new URL('../../charts/chaingate/values.yaml', import.meta.url), 'utf8')) as { resources: { limits: { memory: string } } };
+  const text = values.resources.limits.memory;
+  const match = /^(\d+)(Mi|Gi)$/.exec(text);
+  if (!match) throw new Error(`charts/chaingate/values.yaml: resources.limits.memory ${text}: expected Mi or Gi`);
+  return { text, bytes: Number(match[1]) * 2 ** (match[2] === 'Gi' ? 30 : 20) };
 }
