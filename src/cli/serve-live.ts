@@ -11,11 +11,7 @@ import { StatusController } from '../controller/status-controller.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { Gauge } from 'prom-client';
-import { startSelfManagedCertificates, type SelfManagedCertificates } from '../certs/self-managed.ts';
-
-export function liveModeRequested(config: ServeConfig): boolean {
-  return Boolean(config.kubeconfig || process.env.KUBECONFIG || process.env.KUBERNETES_SERVICE_HOST);
-}
+import type { SelfManagedCertificates } from '../certs/self-managed.ts';
 
 export interface LiveMode {
   handler: Omit<HandlerDependencies, 'options'>;
@@ -30,7 +26,12 @@ export interface LiveMode {
 
 export async function startLiveMode(config: ServeConfig, logger: Logger, metrics = new Metrics()): Promise<LiveMode> {
   // First, so that the cert directory holds the Secret's pair before the server loads it.
-  const certificates = config.certMode === 'self' && config.webhook ? await startSelfManagedCertificates(config, logger, metrics.registry) : undefined;
+  // Imported only in self mode: certificate generation (selfsigned and its ASN.1 stack) costs
+  // start-up time that the other modes never use.
+  const certificates =
+    config.certMode === 'self' && config.webhook
+      ? await (await import('../certs/self-managed.ts')).startSelfManagedCertificates(config, logger, metrics.registry)
+      : undefined;
   const cache = await startChainCache({ config, logger, metrics, resyncMs: config.resyncMs }).catch(async (err: unknown) => {
     await certificates?.stop();
     throw err;
