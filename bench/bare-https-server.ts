@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAdmissionHandler } from '../src/admission/handler.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../src/admission/types.ts';
-import { checkEnvelope, toReview } from '../src/server/admission-review.ts';
+import { admissionInput, checkEnvelope, toReview } from '../src/server/admission-review.ts';
 import { tlsOptions } from '../src/server/admission-server.ts';
 import { loadChainFiles } from '../src/sources/chain-files.ts';
 
@@ -27,13 +27,7 @@ async function answer(text: string): Promise<string> {
   const check = checkEnvelope(JSON.parse(text));
   if (!check.ok) return JSON.stringify(toReview(check.version, check.uid, { allowed: false, code: 400, message: check.message }));
   const { apiVersion, request } = check.review;
-  const decision = await handler('ClusterDeployment', {
-    operation: request.operation,
-    namespace: request.namespace ?? '',
-    name: request.name ?? '',
-    object: request.object ?? undefined,
-    oldObject: request.oldObject ?? undefined,
-  });
+  const decision = await handler('ClusterDeployment', admissionInput(request));
   return JSON.stringify(toReview(apiVersion, request.uid, decision));
 }
 

@@ -1,7 +1,7 @@
 // The AdmissionReview envelope (admission.k8s.io/v1 and v1beta1): checked with ajv before
 // any field is trusted, and answered in the version it was asked in.
 import { Ajv } from 'ajv';
-import type { Decision, Operation } from '../admission/types.ts';
+import type { AdmissionInput, Decision, Operation } from '../admission/types.ts';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
@@ -146,6 +146,17 @@ function salvageUid(body: unknown): string {
 function salvageVersion(body: unknown): ReviewVersion {
   const version = (body as { apiVersion?: unknown } | null)?.apiVersion;
   return version === 'admission.k8s.io/v1beta1' ? version : 'admission.k8s.io/v1';
+}
+
+/** What the decisions need of a request: absent fields as '' and undefined, never null. */
+export function admissionInput(request: AdmissionRequest): AdmissionInput {
+  return {
+    operation: request.operation,
+    namespace: request.namespace ?? '',
+    name: request.name ?? '',
+    object: request.object ?? undefined,
+    oldObject: request.oldObject ?? undefined,
+  };
 }
 
 export function toReview(version: ReviewVersion, uid: string, decision: Decision): AdmissionReviewResponse {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { AdmittedKind } from '../admission/decide.ts';
 import type { AdmissionInput, Decision } from '../admission/types.ts';
 import type { KeyPair } from '../certs/cert-watcher.ts';
-import { checkEnvelope, toReview, type AdmissionRequest, type ReviewVersion } from './admission-review.ts';
+import { admissionInput, checkEnvelope, toReview, type AdmissionRequest, type ReviewVersion } from './admission-review.ts';
 import type { Metrics } from './metrics.ts';
 
 /** Kubernetes caps an admission request at 3 MiB of object twice over; SPEC asks for 7 MiB. */
@@ -150,15 +150,8 @@ async function decideSafely(
   if (review.kind.kind !== kind) {
     return { allowed: false, code: 400, message: `this endpoint admits ${kind}, not ${review.kind.kind}` };
   }
-  const input: AdmissionInput = {
-    operation: review.operation,
-    namespace: review.namespace ?? '',
-    name: review.name ?? '',
-    object: review.object ?? undefined,
-    oldObject: review.oldObject ?? undefined,
-  };
   try {
-    return await handler(kind, input, review);
+    return await handler(kind, admissionInput(review), review);
   } catch (err) {
     // A bug must not become an outage or an unexplained refusal: say what failed.
     logger.error({ uid: review.uid, kind, err: (err as Error).message }, 'admission handler failed');

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../src/server/run.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
+import { admissionInput } from '../../src/server/admission-review.ts';
 import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../../src/admission/types.ts';
 
@@ -87,7 +88,7 @@ function checkAnswer(answer: { status: number; json: any }, sent: unknown, kind:
   const r = JSON.parse(JSON.stringify(sent)).request;
   const expected = r.kind.kind !== kind
     ? { allowed: false }
-    : decide(kind, { operation: r.operation, namespace: r.namespace ?? '', name: r.name ?? '', object: r.object ?? undefined, oldObject: r.oldObject ?? undefined }, { chains }, DEFAULT_DECISION_OPTIONS);
+    : decide(kind, admissionInput(r), { chains }, DEFAULT_DECISION_OPTIONS);
   expect(response.allowed).toBe(expected.allowed);
   if (!expected.allowed) expect(response.status?.message).toBe((expected as any).message);
   stats.decided++;
