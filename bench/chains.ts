@@ -1,6 +1,6 @@
 // Synthetic chains shaped like real release trains: each template upgrades to the next two
 // versions, so a service several versions behind has many direct and multi-step targets.
-import type { ServiceTemplateChain } from '../src/model/resources.ts';
+import { GROUP, type ServiceTemplateChain } from '../src/model/resources.ts';
 
 export function trainChain(namespace: string, name: string, templates: number, prefix = 'svc'): ServiceTemplateChain {
   const id = (i: number) => `${prefix}-${String(i).padStart(6, '0')}`;
@@ -35,4 +35,39 @@ export function clusterDeployment(namespace: string, count: number, chain: strin
       },
     },
   };
+}
+
+/** The scale benchmark's chain: 20 templates, each upgrading to the next three (wrapping: a rollback-style cycle). */
+export function cycleChain(namespace: string, name: string): ServiceTemplateChain {
+  const t = (i: number) => `${name}-t${i % 20}`;
+  return {
+    apiVersion: `${GROUP}/v1beta1`,
+    kind: 'ServiceTemplateChain',
+    metadata: { name, namespace },
+    spec: { supportedTemplates: Array.from({ length: 20 }, (_, i) => ({ name: t(i), availableUpgrades: [1, 2, 3].map((d) => ({ name: t(i + d) })) })) },
+  };
+}
+
+/** A ClusterDeployment CREATE review naming cycleChain `chain-<index>`: deciding it builds that chain's graph. */
+export function chainUseReview(namespace: string, index: number): string {
+  const object = {
+    apiVersion: `${GROUP}/v1beta1`,
+    kind: 'ClusterDeployment',
+    metadata: { name: `use-${index}`, namespace },
+    spec: { serviceSpec: { services: [{ name: 'app', namespace: 'app', template: `chain-${index}-t0`, templateChain: `chain-${index}` }] } },
+  };
+  return JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: `use-${index}`,
+      kind: { group: GROUP, version: 'v1beta1', kind: 'ClusterDeployment' },
+      resource: { group: GROUP, version: 'v1beta1', resource: 'clusterdeployments' },
+      namespace,
+      name: `use-${index}`,
+      operation: 'CREATE',
+      userInfo: { username: 'bench' },
+      object,
+    },
+  });
 }

@@ -12,6 +12,7 @@ import { startChaingate, type ChaingateProcess } from '../test/support/chaingate
 import { chartMemoryLimit, createMemoryCgroup } from '../test/support/memory-cgroup.ts';
 import { GROUP, VERSION, customObjects, pool, waitFor } from './kube.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
+import { chainUseReview, cycleChain } from './chains.ts';
 
 const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.url));
 const CHAINS = quick ? 300 : 10_000;
@@ -25,17 +26,6 @@ function withChaingateExit(err: unknown, chaingate: ChaingateProcess | undefined
     error.message += `\nchaingate exited (code ${chaingate.child.exitCode}, signal ${chaingate.child.signalCode}); its last output:\n${chaingate.logs.slice(-15).join('\n')}`;
   }
   return error;
-}
-
-function chain(namespace: string, name: string) {
-  // 20 templates, 60 edges: each template upgrades to the next three (wrapping: a rollback-style cycle).
-  const t = (i: number) => `${name}-t${i % 20}`;
-  return {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'ServiceTemplateChain',
-    metadata: { name, namespace },
-    spec: { supportedTemplates: Array.from({ length: 20 }, (_, i) => ({ name: t(i), availableUpgrades: [1, 2, 3].map((d) => ({ name: t(i + d) })) })) },
-  };
 }
 
 function rssBytes(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
@@ -54,8 +44,7 @@ async function useEveryChain(admissionUrl: string, ca: string, namespaces: strin
   let refused = 0;
   await pool(CHAINS, 16, (i) => {
     const namespace = namespaces[i % namespaces.length]!;
-    const object = { apiVersion: `${GROUP}/${VERSION}`, kind: 'ClusterDeployment', metadata: { name: `use-${i}`, namespace }, spec: { serviceSpec: { services: [{ name: 'app', namespace: 'app', template: `chain-${i}-t0`, templateChain: `chain-${i}` }] } } };
-    const body = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `use-${i}`, kind: { group: GROUP, version: VERSION, kind: 'ClusterDeployment' }, resource: { group: GROUP, version: VERSION, resource: 'clusterdeployments' }, namespace, name: `use-${i}`, operation: 'CREATE', userInfo: { username: 'bench' }, object } });
+    const body = chainUseReview(namespace, i);
     return new Promise<void>((resolve, reject) => {
       const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
         let text = '';
@@ -89,7 +78,7 @@ try {
   progress(`creating ${CHAINS} chains`);
   await pool(CHAINS, 32, (i) => {
     const namespace = namespaces[i % namespaces.length]!;
-    return api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'servicetemplatechains', body: chain(namespace, `chain-${i}`) });
+    return api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'servicetemplatechains', body: cycleChain(namespace, `chain-${i}`) });
   });
 
   progress('starting chaingate');
@@ -122,7 +111,7 @@ try {
 
     progress('creating the chain');
     const appeared = Date.now();
-    await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'servicetemplatechains', body: chain(ns, 'late') });
+    await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: 'servicetemplatechains', body: cycleChain(ns, 'late') });
     await waitFor(async () => (await chaingate.metric('chaingate_controller_status_patches_total')) >= patchesNamed + DEPLOYMENTS, 600_000, 'statuses published', 100);
     const publishMs = Date.now() - appeared;
     const afterPublish = await chaingate.metric('chaingate_controller_status_patches_total');

@@ -9,37 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { chartMemoryLimit, createMemoryCgroup, type MemoryCgroup } from '../support/memory-cgroup.ts';
+import { chainUseReview, cycleChain } from '../../bench/chains.ts';
+import { pool } from '../../bench/kube.ts';
 
 const CHAINS = 10_000;
 const limit = chartMemoryLimit();
 const cgroup = createMemoryCgroup(`chaingate-test-${process.pid}`, limit.bytes);
-
-/** 20 templates, each upgrading to the next three: the scale benchmark's chains. */
-function chain(index: number) {
-  const name = `chain-${index}`;
-  const template = (i: number) => `${name}-t${i % 20}`;
-  return {
-    apiVersion: 'k0rdent.mirantis.com/v1beta1',
-    kind: 'ServiceTemplateChain',
-    metadata: { name, namespace: 'team-a' },
-    spec: { supportedTemplates: Array.from({ length: 20 }, (_, i) => ({ name: template(i), availableUpgrades: [1, 2, 3].map((d) => ({ name: template(i + d) })) })) },
-  };
-}
-
-/** A ClusterDeployment CREATE naming chain `index`: deciding it builds that chain's graph. */
-function review(index: number): string {
-  const object = {
-    apiVersion: 'k0rdent.mirantis.com/v1beta1',
-    kind: 'ClusterDeployment',
-    metadata: { name: `use-${index}`, namespace: 'team-a' },
-    spec: { serviceSpec: { services: [{ name: 'app', namespace: 'app', template: `chain-${index}-t0`, templateChain: `chain-${index}` }] } },
-  };
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: { uid: `use-${index}`, kind: { group: 'k0rdent.mirantis.com', version: 'v1beta1', kind: 'ClusterDeployment' }, namespace: 'team-a', name: `use-${index}`, operation: 'CREATE', object },
-  });
-}
 
 describe.skipIf(cgroup === undefined)(`${CHAINS.toLocaleString('en-US')} chains in use inside the chart's memory limit (${limit.text})`, () => {
   let dir: string;
@@ -48,7 +23,7 @@ describe.skipIf(cgroup === undefined)(`${CHAINS.toLocaleString('en-US')} chains 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'chaingate-memory-'));
     const file = join(dir, 'chains.json');
-    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: CHAINS }, (_, i) => chain(i)) }));
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: CHAINS }, (_, i) => cycleChain('team-a', `chain-${i}`)) }));
     chaingate = await startChaingate(['--chains', file], { cgroup: cgroup as MemoryCgroup });
   });
 
@@ -76,13 +51,10 @@ describe.skipIf(cgroup === undefined)(`${CHAINS.toLocaleString('en-US')} chains 
           answers.set(`failed: ${err.message}`, (answers.get(`failed: ${err.message}`) ?? 0) + 1);
           resolve();
         });
-        req.end(review(index));
+        req.end(chainUseReview('team-a', index));
       });
     try {
-      let next = 0;
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (next < CHAINS) await send(next++);
-      }));
+      await pool(CHAINS, 8, send);
     } finally {
       agent.destroy();
     }
