@@ -8,13 +8,14 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { kcmCrds } from '../test/kcm/crds.ts';
 import { startChaingate, type ChaingateProcess } from '../test/support/chaingate-process.ts';
 import { chartMemoryLimit, createMemoryCgroup } from '../test/support/memory-cgroup.ts';
 import { GROUP, VERSION, customObjects, pool, waitFor } from './kube.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
 import { chainUseReview, cycleChain } from './chains.ts';
 
-const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CRDS = kcmCrds('v1.11.4');
 const CHAINS = quick ? 300 : 10_000;
 const DEPLOYMENTS = quick ? 200 : 5_000;
 const progress = (m: string) => console.error(`[scale] ${m}`);

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { kcmCrds } from '../test/kcm/crds.ts';
 import { startChaingate } from '../test/support/chaingate-process.ts';
 import { registerWebhook } from '../test/support/webhook.ts';
 import {
@@ -35,7 +36,7 @@ import {
 import { GROUP, VERSION, customObjects, mergePatch } from './kube.ts';
 import { header, printTable, quick } from './lib.ts';
 
-const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CRDS = kcmCrds('v1.11.4');
 
 function numberArg(flag: string, fallback: number, max: number): number {
   const at = process.argv.indexOf(flag);

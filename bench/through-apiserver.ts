@@ -6,12 +6,13 @@
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { kcmCrds } from '../test/kcm/crds.ts';
 import { startChaingate } from '../test/support/chaingate-process.ts';
 import { webhookConfiguration } from '../src/kube/webhook-configuration.ts';
 import { GROUP, VERSION, customObjects, mergePatch } from './kube.ts';
 import { fmt, header, percentile, printTable, quick } from './lib.ts';
 
-const CRDS = fileURLToPath(new URL('../../shared/kcm-crds/v1.11.4', import.meta.url));
+const CRDS = kcmCrds('v1.11.4');
 const requests = quick ? 60 : 1_000;
 const NS = 'bench';
 

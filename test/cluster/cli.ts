@@ -8,6 +8,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { kcmCrds } from '../kcm/crds.ts';
 import { cacheDir, ensureBinaries, ensureTools, repoRoot, startControlPlane, type ControlPlane } from './control-plane.ts';
 
 const stateDir = join(cacheDir, 'dev-cluster');
@@ -15,7 +16,6 @@ const stateFile = join(stateDir, 'state.json');
 const serveLog = join(stateDir, 'serve.log');
 // A stable path, so an exported KUBECONFIG survives `down` + `up`.
 const kubeconfigPath = join(stateDir, 'kubeconfig');
-const defaultCrds = resolve(repoRoot, '../shared/kcm-crds/v1.11.4');
 
 interface State {
   pid: number;
@@ -63,7 +63,7 @@ function crdOption(args: string[]): string | undefined {
     if (!dir) throw new Error('--crds needs a directory');
     return resolve(dir);
   }
-  return existsSync(defaultCrds) ? defaultCrds : undefined;
+  return kcmCrds('v1.11.4');
 }
 
 function printEnv(state: State): void {

@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused, registerWebhook } from '../support/webhook.ts';
+import { kcmCrds } from '../kcm/crds.ts';
 
 const CRD_SETS = ['v1.0.0', 'v1.11.4'];
-const crdDir = (version: string) => fileURLToPath(new URL(`../../../shared/kcm-crds/${version}`, import.meta.url));
+const crdDir = (version: string) => kcmCrds(version);
 
 function chain(name: string, namespace: string, edges: Record<string, string[]>, apiVersion = 'v1beta1'): string {
   const supported = Object.entries(edges)

@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { kcmCrds } from '../kcm/crds.ts';
 
-const crdDir = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+const crdDir = kcmCrds('v1.11.4');
 
 const chain = (namespace: string) => ({
   apiVersion: 'k0rdent.mirantis.com/v1beta1',

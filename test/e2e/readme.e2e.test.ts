@@ -11,9 +11,10 @@ import { ensureTools, startControlPlane, type ControlPlane } from '../cluster/co
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { registerWebhook } from '../support/webhook.ts';
 import { expectsFailure, missingLines, readmeSteps, type ReadmeStep } from '../support/readme-steps.ts';
+import { kcmCrds } from '../kcm/crds.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const crds = fileURLToPath(new URL('../../../shared/kcm-crds/v1.11.4', import.meta.url));
+const crds = kcmCrds('v1.11.4');
 
 interface Shell {
   env: NodeJS.ProcessEnv;

@@ -1,14 +1,9 @@
 // What the end-to-end tests apply and wait for: kcm manifests as a user would write them,
 // the upstream CRD fixtures, and polling for eventually-consistent state.
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type KcmVersion = 'v1.0.0' | 'v1.11.4';
-
-/** The upstream kcm CRDs in ../shared, installed unchanged into the test API server. */
-export function kcmCrds(version: KcmVersion): string {
-  return fileURLToPath(new URL(`../../../shared/kcm-crds/${version}`, import.meta.url));
-}
+/** The upstream kcm CRDs of a release, fetched from kcm's Go module and installed unchanged. */
+export { kcmCrds, type KcmVersion } from '../kcm/crds.ts';
 
 /** A ServiceTemplateChain: each key upgrades to the templates listed for it. */
 export function chainYaml(name: string, namespace: string, edges: Record<string, string[]>, apiVersion = 'v1beta1'): string {
