@@ -8,7 +8,8 @@ import { chainKey } from '../model/resources.ts';
 import type { AdmittedKind } from './decide.ts';
 import { decide } from './decide.ts';
 import { chainNamespaceFor } from './service-decisions.ts';
-import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from './types.ts';
+import { isManagedChainCopy } from './chain-decisions.ts';
+import type { AdmissionInput, Decision, DecisionContext, DecisionOptions, UpgradePolicy } from './types.ts';
 
 export interface HandlerDependencies {
   chains: ChainRegistry;
@@ -19,21 +20,33 @@ export interface HandlerDependencies {
   listReferences?: (namespace: string, chain: string) => Promise<string[]>;
   /** Names of the ServiceTemplates in a namespace; undefined when unknown. */
   listTemplates?: (namespace: string) => Promise<Set<string> | undefined>;
+  /** Resolved ServiceTemplate versions (watched live, or read from files offline). */
+  templateVersions?: { get(namespace: string, name: string): string | undefined };
+  /** What kcm's ServiceSets report deployed (kcm v1.6+). */
+  deployed?: { statesOf: NonNullable<DecisionContext['deployedStates']> };
+  /** The policy in force now: `auto` follows the kcm generation the API server serves. */
+  policy?: () => UpgradePolicy;
 }
 
 export function createAdmissionHandler(deps: HandlerDependencies) {
   return async (kind: AdmittedKind, input: AdmissionInput): Promise<Decision> => {
     const context: DecisionContext = { chains: deps.chains };
+    const versions = deps.templateVersions;
+    if (versions) context.templateVersion = (namespace, name) => versions.get(namespace, name);
+    const deployed = deps.deployed;
+    if (deployed) context.deployedStates = (k, namespace, name, service) => deployed.statesOf(k, namespace, name, service);
+    const options = deps.policy ? { ...deps.options, policy: deps.policy() } : deps.options;
     if (kind !== 'ServiceTemplateChain') {
       if (deps.fetchChain) context.chains = await withCacheMisses(kind, input, deps);
-    } else if (input.operation === 'DELETE' && deps.listReferences && deps.options.protectChainDeletion) {
+    } else if (input.operation === 'DELETE' && deps.listReferences && deps.options.protectChainDeletion && !isManagedChainCopy(input.oldObject)) {
+      // A managed copy is allowed whoever uses it (chain-decisions.ts): no live lists for it.
       const references = await deps.listReferences(input.namespace, input.name);
       context.referencesTo = () => references;
     } else if (input.operation === 'CREATE' && deps.listTemplates) {
       const templates = await deps.listTemplates(input.namespace);
       if (templates) context.templateExists = (_namespace, name) => templates.has(name);
     }
-    return decide(kind, input, context, deps.options);
+    return decide(kind, input, context, options);
   };
 }
 

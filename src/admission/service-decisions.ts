@@ -7,6 +7,10 @@ import { allow, deny } from './types.ts';
 import { compareNames } from '../graph/template-chain.ts';
 import { listNames, resolveChain, unsupportedTemplate, type ChainResolution } from './chain-problems.ts';
 import type { ChainLookup } from '../graph/chain-registry.ts';
+import type { TemplateChain } from '../graph/template-chain.ts';
+import { PathSearchTooLargeError } from '../graph/kcm-paths.ts';
+import { semVerEqual } from '../model/semver.ts';
+import { simulateKcmWalk, type DeployedState } from './kcm-walk.ts';
 
 /** Namespace in which the services of an object look up their chains. */
 export function chainNamespaceFor(kind: OwnerKind, objectNamespace: string, options: DecisionOptions): string {
@@ -67,14 +71,14 @@ export function decideServiceOwner(
   const oldByKey = new Map<string, Service>();
   for (const service of oldServices) oldByKey.set(serviceKey(service), service);
   const scope: ChainScope = { namespace: chainNamespace, lookup: context.chains, resolved: new Map() };
+  const objectName = metadataName(input.object) || input.name;
+  const serviceScope: ServiceScope = { ...scope, kind, objectNamespace, objectName, context, options, warnings };
   for (let i = 0; i < newServices.length; i++) {
     const key = keys[i]!;
     if (counts.get(key)! > 1) continue;
     const service = newServices[i]!;
     const before = oldByKey.get(key);
-    const line = before
-      ? checkChangedService(key, before, service, scope, options, warnings)
-      : checkAddedService(key, service, scope);
+    const line = before ? checkChangedService(key, before, service, serviceScope) : checkAddedService(key, service, scope);
     if (line) findings.push({ key, line });
   }
 
@@ -93,23 +97,28 @@ function checkAddedService(key: string, service: Service, scope: ChainScope): st
   return undefined;
 }
 
-function checkChangedService(
-  key: string,
-  before: Service,
-  after: Service,
-  scope: ChainScope,
-  options: DecisionOptions,
-  warnings: string[],
-): string | undefined {
+/** Where a changed service's decision looks things up, beyond its chains. */
+interface ServiceScope extends ChainScope {
+  kind: OwnerKind;
+  objectNamespace: string;
+  objectName: string;
+  context: DecisionContext;
+  options: DecisionOptions;
+  warnings: string[];
+}
+
+function checkChangedService(key: string, before: Service, after: Service, scope: ServiceScope): string | undefined {
   const templateChanged = before.template !== after.template;
+  const versionChanged = (before.version ?? '') !== (after.version ?? '');
   const chainChanged = (before.templateChain ?? '') !== (after.templateChain ?? '');
   // Rule 1: unchanged services are not re-checked, so a deleted chain never blocks edits.
-  if (!templateChanged && !chainChanged) return undefined;
-  if (templateChanged) return checkUpgrade(key, before.template, after, scope, options);
+  if (!templateChanged && !versionChanged && !chainChanged) return undefined;
+  // Rule 3: a new template or a new version is a new target.
+  if (templateChanged || versionChanged) return checkTargetChange(key, before, after, scope);
 
   // Rule 4: only the chain changed.
   if (!after.templateChain) {
-    warnings.push(`service ${key}: templateChain removed; later template changes will be refused`);
+    scope.warnings.push(`service ${key}: templateChain removed; later template changes will be refused`);
     return undefined;
   }
   const resolved = resolveInScope(scope, after.templateChain);
@@ -121,39 +130,146 @@ function checkChangedService(
   return undefined;
 }
 
-/** Rule 3: a template change needs the edge old -> new in the chain the new object names. */
-function checkUpgrade(
-  key: string,
-  from: string,
-  after: Service,
-  scope: ChainScope,
-  options: DecisionOptions,
-): string | undefined {
-  const to = after.template;
-  const prefix = `service ${key} can't be upgraded from ${from} to ${to}`;
+/** Rule 3: the new target must be admitted, from what kcm has deployed, by the policy. */
+function checkTargetChange(key: string, before: Service, after: Service, scope: ServiceScope): string | undefined {
+  const requested = after.version ? `${after.template} (version ${after.version})` : after.template;
+  const fromText = before.version ? `${before.template} (version ${before.version})` : before.template;
+  const prefix = `service ${key} can't be upgraded from ${fromText} to ${requested}`;
   if (!after.templateChain) {
-    return `${prefix}: no templateChain is set; set templateChain to a ServiceTemplateChain in namespace ${scope.namespace} that has the upgrade ${from} -> ${to}`;
+    if (scope.options.unchainedUpgrades === 'allow') return undefined;
+    return `${prefix}: no templateChain is set; set templateChain to a ServiceTemplateChain in namespace ${scope.namespace} that has the upgrade ${before.template} -> ${after.template} (or run chaingate with --unchained-upgrades allow)`;
   }
   const resolved = resolveInScope(scope, after.templateChain);
   if ('problem' in resolved) return `${prefix}: ${resolved.problem}`;
   const chain = resolved.chain;
-  if (chain.hasEdge(from, to)) return undefined;
-  const path = chain.shortestPath(from, to);
-  if (path && options.policy === 'reachable') return undefined;
 
-  if (!chain.supports(from)) {
-    return `${prefix}: ServiceTemplateChain ${chain.key} does not list the current template ${from}; first switch templateChain (keeping ${from}) to a chain that supports it, then upgrade`;
+  const reported = scope.context.deployedStates?.(scope.kind, scope.objectNamespace, scope.objectName, key) ?? [];
+  const starts = reported.length > 0 ? distinctStates(reported) : [{ template: before.template, version: serviceVersion(before, chain, scope) }];
+  for (const current of starts) {
+    const line = checkTargetFrom(key, prefix, current, after, chain, scope, reported.length > 0);
+    if (line) return line;
   }
+  return undefined;
+}
+
+function distinctStates(states: readonly DeployedState[]): DeployedState[] {
+  const seen = new Map<string, DeployedState>();
+  for (const s of states) seen.set(`${s.template}\u0000${s.version}`, s);
+  return [...seen.values()].sort((a, b) => compareNames(a.template, b.template) || compareNames(a.version, b.version));
+}
+
+/**
+ * A service's desired version: its `version`, else its ServiceTemplate's resolved version. An
+ * unknown template (offline, or not created yet) takes the version the chain's entries give it
+ * when they agree, else its name, and the answer says so.
+ */
+function serviceVersion(service: Service, chain: TemplateChain | undefined, scope: ServiceScope): string {
+  if (service.version) return service.version;
+  const known = scope.context.templateVersion?.(scope.namespace, service.template);
+  if (known !== undefined) return known;
+  const fromChain = chain?.entryVersions(service.template) ?? [];
+  if (fromChain.length === 1) return fromChain[0]!;
+  return service.template;
+}
+
+function checkTargetFrom(
+  key: string,
+  prefix: string,
+  current: DeployedState,
+  after: Service,
+  chain: TemplateChain,
+  scope: ServiceScope,
+  fromServiceSet: boolean,
+): string | undefined {
+  const where = fromServiceSet ? ` (deployed now, as its ServiceSet reports: ${current.template} ${current.version})` : '';
+  if (!chain.supports(current.template)) {
+    return `${prefix}: ServiceTemplateChain ${chain.key} does not list the current template ${current.template}${where}; first switch templateChain (keeping ${current.template}) to a chain that supports it, then upgrade`;
+  }
+  // The target: by template, or by version when one is set (and then the two must agree).
+  let target: DeployedState;
+  if (after.version) {
+    const entries = chain.entriesReachableFrom(current.template);
+    let matching = entries.filter((e) => e.version === after.version);
+    if (matching.length === 0) matching = entries.filter((e) => semVerEqual(e.version, after.version!));
+    const names = [...new Set(matching.map((e) => e.name))].sort(compareNames);
+    if (names.length === 0) {
+      const versions = [...new Set(entries.map((e) => e.version))].sort(compareNames);
+      const offered = versions.length > 0 ? `versions reachable from ${current.template}: ${listNames(versions)}` : `${current.template} has no upgrades in this chain`;
+      return `${prefix}: no upgrade reachable from ${current.template} in ServiceTemplateChain ${chain.key} has version ${after.version}; ${offered}`;
+    }
+    if (!names.includes(after.template)) {
+      return `${prefix}: template ${after.template} and version ${after.version} name different entries of ServiceTemplateChain ${chain.key} (version ${after.version} is ${listNames(names)}); set template to ${names[0]} or remove version`;
+    }
+    target = { template: after.template, version: after.version };
+  } else {
+    target = { template: after.template, version: serviceVersion(after, chain, scope) };
+  }
+  // Asking for what is deployed already moves nothing.
+  if (target.template === current.template && target.version === current.version) return undefined;
+
+  const from = current.template;
+  const to = target.template;
+  const policy = scope.options.policy;
+  if (policy === 'sequential') return checkSequential(key, prefix, current, target, chain, scope);
+  if (from !== to && chain.hasEdge(from, to)) return undefined;
+  if (policy === 'reachable' && chain.isReachable(from, to)) return undefined;
+  return noEdgeLine(prefix + where, chain, from, to);
+}
+
+/** The edge policies' denial: what is direct, and the route that would be admitted. */
+function noEdgeLine(prefix: string, chain: TemplateChain, from: string, to: string): string {
   const direct = chain.directUpgrades(from);
   const available =
     direct.length > 0 ? `direct upgrades from ${from}: ${listNames(direct)}` : `${from} has no upgrades in this chain`;
   let line = `${prefix}: ServiceTemplateChain ${chain.key} has no upgrade ${from} -> ${to}; ${available}`;
+  const path = chain.shortestPath(from, to);
   if (path) {
     line += `; ${to} is reachable in ${path.length} steps: ${[from, ...path].join(' -> ')} (apply ${path[0]} first)`;
   } else if (!chain.supports(to)) {
     line += `; ${to} is not in this chain`;
   }
   return line;
+}
+
+const stateText = (s: DeployedState): string => (s.version === s.template ? s.template : `${s.template} (${s.version})`);
+
+/** `sequential`: admitted when every step kcm's walk will deploy is a declared edge. */
+function checkSequential(
+  key: string,
+  prefix: string,
+  current: DeployedState,
+  target: DeployedState,
+  chain: TemplateChain,
+  scope: ServiceScope,
+): string | undefined {
+  let walk;
+  try {
+    walk = simulateKcmWalk((template) => chain.kcmPaths(template), current, target);
+  } catch (err) {
+    if (err instanceof PathSearchTooLargeError) return `${prefix}: ${err.message}, so chaingate cannot predict kcm's walk; upgrade one declared edge at a time or use a chain with fewer alternative routes`;
+    throw err;
+  }
+  if ('problem' in walk) return `${prefix}: ${walk.problem}`;
+  let previous = current;
+  for (const step of walk.steps) {
+    if (!chain.hasEdge(previous.template, step.template)) {
+      const how =
+        step.kind === 'jump'
+          ? `kcm would deploy ${stateText(step)} directly from ${stateText(previous)} because ${step.why}`
+          : `kcm would step from ${stateText(previous)} to ${stateText(step)}, the lowest version on its path to ${target.version}, skipping the templates between`;
+      return `${noEdgeLine(prefix, chain, previous.template, step.template).replace(`${prefix}: `, `${prefix}: ${how}, but `)}`;
+    }
+    previous = step;
+  }
+  if (walk.steps.length > 1) {
+    scope.warnings.push(`service ${key}: kcm will upgrade in ${walk.steps.length} steps: ${walk.steps.map(stateText).join(' -> ')}`);
+  }
+  return undefined;
+}
+
+function metadataName(object: unknown): string {
+  const name = (object as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  return typeof name === 'string' ? name : '';
 }
 
 function metadataNamespace(object: unknown): string {

@@ -4,7 +4,7 @@
 // `chaingate validate`), and in live mode the chain list is requested before fastify loads.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { UPGRADE_POLICIES } from '../admission/types.ts';
+import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../admission/types.ts';
 import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
 import type { RunningServer } from '../server/run.ts';
 import { EXIT_OK, UsageError, oneOf, parseFlags, type Command, type Io } from './command.ts';
@@ -32,7 +32,11 @@ Options:
   --cert-dir DIR                tls.crt and tls.key, reloaded on change; generated when absent (default certs)
   --dns-name NAME               extra SAN for a generated certificate (repeatable), e.g. chaingate.kcm-system.svc
   --client-ca FILE              require client certificates signed by this CA (the API server's)
-  --upgrade-policy P            edge (default: one declared step) or reachable (any path in the chain)
+  --upgrade-policy P            auto (default: sequential on kcm v1.6+, edge on older kcm), edge (one
+                                declared step), sequential (kcm's step-by-step walk, every step a
+                                declared edge) or reachable (any path in the chain)
+  --unchained-upgrades M        deny (default) or allow: a template or version change of a service
+                                that names no templateChain
   --system-namespace NS         where MultiClusterService chains live (default kcm-system)
   --chain-deletion-protection B true (default) or false: refuse deleting chains still in use
   --webhook=B                   serve admission on --port (default true)
@@ -61,6 +65,7 @@ Options:
       'upgrade-policy': { type: 'string' },
       'system-namespace': { type: 'string' },
       'chain-deletion-protection': { type: 'string' },
+      'unchained-upgrades': { type: 'string' },
       'shutdown-delay-ms': { type: 'string' },
       'log-level': { type: 'string' },
       webhook: { type: 'string' },
@@ -92,10 +97,13 @@ Options:
       namespaces: values.namespaces ? values.namespaces.split(',').map((n) => n.trim()).filter(Boolean) : [],
       logLevel: oneOf(values['log-level'], LOG_LEVELS, '--log-level', 'info'),
       decisions: {
-        policy: oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge'),
+        // `auto` is resolved once the kcm generation is known (edge until then, and offline).
+        policy: 'edge',
         systemNamespace: values['system-namespace'] ?? DEFAULT_SERVE_CONFIG.decisions.systemNamespace,
         protectChainDeletion: bool(values['chain-deletion-protection'], '--chain-deletion-protection', true),
+        unchainedUpgrades: oneOf(values['unchained-upgrades'], UNCHAINED_UPGRADES, '--unchained-upgrades', 'deny'),
       },
+      upgradePolicy: oneOf(values['upgrade-policy'], CONFIGURED_POLICIES, '--upgrade-policy', 'auto'),
       webhook: bool(values.webhook, '--webhook', true),
       controller: bool(values.controller, '--controller', true),
       leaderElection: bool(values['leader-election'], '--leader-election', false),
@@ -105,6 +113,7 @@ Options:
       certMode: oneOf(values['cert-mode'], ['files', 'self'] as const, '--cert-mode', 'files'),
       graphCacheSize: nonNegative(values['graph-cache-size'], '--graph-cache-size', DEFAULT_SERVE_CONFIG.graphCacheSize),
     };
+    if (config.upgradePolicy !== 'auto') config.decisions = { ...config.decisions, policy: config.upgradePolicy };
     if (config.graphCacheSize < 1) throw new UsageError('--graph-cache-size must be at least 1');
     if (values['cert-secret']) config.certSecret = values['cert-secret'];
     if (values['webhook-configuration']) config.webhookConfiguration = values['webhook-configuration'];

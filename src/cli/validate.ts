@@ -1,7 +1,7 @@
 // `chaingate validate`: the webhook's decision, offline, for CI pipelines and pre-commit hooks.
 import { decide, ADMITTED_KINDS, type AdmittedKind } from '../admission/decide.ts';
-import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES, type AdmissionInput } from '../admission/types.ts';
-import { loadChainFiles } from '../sources/chain-files.ts';
+import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES, UPGRADE_POLICIES, type AdmissionInput } from '../admission/types.ts';
+import { loadChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
 import { EXIT_DENIED, EXIT_OK, UsageError, oneOf, parseFlags, requireFlag, type Command } from './command.ts';
 
@@ -14,10 +14,13 @@ Decides, without a cluster, what the chaingate webhook would answer for the chan
 --old to --new (no --old means CREATE). The kind comes from the --new object.
 
 Options:
-  --chains PATH            ServiceTemplateChain manifests (file or directory, YAML or JSON)
+  --chains PATH            ServiceTemplateChain manifests (file or directory, YAML or JSON);
+                           ServiceTemplates found there give templates their versions
   --new FILE               the object as it would be applied
   --old FILE               the object as it is now (omit for a new object)
-  --upgrade-policy P       edge (default: one declared step) or reachable (any path)
+  --upgrade-policy P       edge (default: one declared step), sequential (kcm v1.6+'s step-by-step
+                           walk, every step a declared edge) or reachable (any path)
+  --unchained-upgrades M   deny (default) or allow: changes of services without templateChain
   --system-namespace NS    where MultiClusterService chains live (default kcm-system)
   --namespace NS           namespace for objects without metadata.namespace (default "default")
 
@@ -28,6 +31,7 @@ Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.`,
       new: { type: 'string' },
       old: { type: 'string' },
       'upgrade-policy': { type: 'string' },
+      'unchained-upgrades': { type: 'string' },
       'system-namespace': { type: 'string' },
       namespace: { type: 'string' },
     });
@@ -36,7 +40,9 @@ Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.`,
       return EXIT_OK;
     }
     const defaultNamespace = values.namespace ?? 'default';
-    const chains = loadChainFiles(requireFlag(values.chains, '--chains'), { defaultNamespace });
+    const policy = oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge');
+    const unchainedUpgrades = oneOf(values['unchained-upgrades'], UNCHAINED_UPGRADES, '--unchained-upgrades', 'deny');
+    const { chains, templates } = loadChainSources(requireFlag(values.chains, '--chains'), { defaultNamespace });
     const after = readSingleManifest(requireFlag(values.new, '--new')).object;
     const before = values.old ? readSingleManifest(values.old).object : undefined;
     const kind = after.kind as string;
@@ -53,18 +59,22 @@ Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.`,
       object: withNamespace(after, namespace),
       oldObject: before ? withNamespace(before, namespace) : undefined,
     };
-    const decision = decide(kind as AdmittedKind, input, { chains }, {
+    const context = { chains, templateVersion: (namespace: string, name: string) => templates.get(namespace, name) };
+    const decision = decide(kind as AdmittedKind, input, context, {
       ...DEFAULT_DECISION_OPTIONS,
-      policy: oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge'),
+      policy,
+      unchainedUpgrades,
       systemNamespace: values['system-namespace'] ?? DEFAULT_DECISION_OPTIONS.systemNamespace,
     });
     for (const warning of decision.warnings ?? []) io.stderr(`Warning: ${warning}`);
+    // Which rule answered an upgrade, since the webhook's `auto` may differ from this offline default.
+    const under = input.operation === 'UPDATE' && kind !== 'ServiceTemplateChain' ? ` (policy ${policy})` : '';
     if (decision.allowed) {
-      io.stdout(`allowed: ${input.operation} ${kind} ${describe(input)}`);
+      io.stdout(`allowed: ${input.operation} ${kind} ${describe(input)}${under}`);
       return EXIT_OK;
     }
     if (decision.code === 400) throw new UsageError(decision.message ?? 'malformed object');
-    io.stderr(`denied: ${input.operation} ${kind} ${describe(input)}\n${decision.message ?? ''}`);
+    io.stderr(`denied: ${input.operation} ${kind} ${describe(input)}${under}\n${decision.message ?? ''}`);
     return EXIT_DENIED;
   },
 };

@@ -1,5 +1,5 @@
 // Everything `chaingate serve` can be told, with the defaults a user gets from `npm start`.
-import type { DecisionOptions } from '../admission/types.ts';
+import type { ConfiguredPolicy, DecisionOptions } from '../admission/types.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../admission/types.ts';
 import { DEFAULT_GRAPH_CACHE_SIZE } from '../graph/graph-budget.ts';
 
@@ -16,6 +16,8 @@ export interface ServeConfig {
   /** Namespaces to watch for chains; empty means all. */
   namespaces: string[];
   decisions: DecisionOptions;
+  /** --upgrade-policy; `auto` sets decisions.policy from the kcm generation the cluster serves. */
+  upgradePolicy: ConfiguredPolicy;
   logLevel: string;
   /** Serve admission (the HTTPS port). */
   webhook: boolean;
@@ -47,6 +49,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   dnsNames: [],
   namespaces: [],
   decisions: DEFAULT_DECISION_OPTIONS,
+  upgradePolicy: 'auto',
   logLevel: 'info',
   webhook: true,
   controller: true,

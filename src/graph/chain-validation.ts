@@ -22,6 +22,13 @@ export function validateChainSpec(supportedTemplates: readonly SupportedTemplate
   for (const name of duplicates) errors.push(`supported template ${name} is listed more than once`);
 
   for (const template of supportedTemplates) {
+    // kcm (v1.9+) rejects a template whose upgrades mix entries with and without a version:
+    // its walk could not order them. An empty version counts as none, as in kcm.
+    const upgrades = template.availableUpgrades ?? [];
+    const versioned = upgrades.filter((u) => (u.version ?? '') !== '').length;
+    if (versioned > 0 && versioned < upgrades.length) {
+      errors.push(`${template.name} mixes upgrades with and without version (${versioned} of ${upgrades.length} have one); set version on all of them or on none`);
+    }
     const seen = new Set<string>();
     for (const upgrade of template.availableUpgrades ?? []) {
       if (!supported.has(upgrade.name)) {

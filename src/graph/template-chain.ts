@@ -9,6 +9,10 @@ import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';
 import { validateChainSpec, type ChainValidation } from './chain-validation.ts';
 import type { BudgetedGraph, GraphBudget } from './graph-budget.ts';
+import { entryOf, kcmUpgradePaths, type ChainEntry, type KcmUpgradePath } from './kcm-paths.ts';
+
+/** How many templates' kcm paths one chain remembers: a walk revisits a few, and a long chain's paths are large. */
+const KCM_PATHS_MEMO = 16;
 
 export { compareNames, type ReachableUpgrade };
 
@@ -22,6 +26,7 @@ export class TemplateChain implements BudgetedGraph {
   /** Set by every query of the built graph, cleared by the budget's sweep. */
   graphReferenced = false;
   private readonly budget: GraphBudget | undefined;
+  private readonly kcmPathsMemo = new Map<string, KcmUpgradePath[] | undefined>();
 
   constructor(
     namespace: string,
@@ -70,6 +75,7 @@ export class TemplateChain implements BudgetedGraph {
   /** Drops the built graph (and its memoised paths); the next query builds it again. */
   releaseGraph(): void {
     this.built = undefined;
+    this.kcmPathsMemo.clear();
     this.graphReferenced = false;
   }
 
@@ -120,6 +126,41 @@ export class TemplateChain implements BudgetedGraph {
   /** Graph edges in a stable order, for pictures and exports. */
   edges(): Array<[string, string]> {
     return this.graph.edges();
+  }
+
+  /** kcm's upgrade paths from `from` (see kcm-paths.ts); undefined when the chain does not list it. */
+  kcmPaths(from: string): KcmUpgradePath[] | undefined {
+    if (this.kcmPathsMemo.has(from)) {
+      const paths = this.kcmPathsMemo.get(from);
+      // Refresh: most recently used last.
+      this.kcmPathsMemo.delete(from);
+      this.kcmPathsMemo.set(from, paths);
+      return paths;
+    }
+    const paths = kcmUpgradePaths(this.supportedTemplates, from);
+    if (this.kcmPathsMemo.size >= KCM_PATHS_MEMO) this.kcmPathsMemo.delete(this.kcmPathsMemo.keys().next().value!);
+    this.kcmPathsMemo.set(from, paths);
+    return paths;
+  }
+
+  /** Every entry (upgrade target with its version) declared from `from` or from a template reachable from it. */
+  entriesReachableFrom(from: string): ChainEntry[] {
+    const sources = new Set([from, ...this.reachableUpgrades(from).map((r) => r.destination)]);
+    const entries: ChainEntry[] = [];
+    for (const template of this.supportedTemplates) {
+      if (!sources.has(template.name)) continue;
+      for (const upgrade of template.availableUpgrades ?? []) entries.push(entryOf(upgrade.name, upgrade.version));
+    }
+    return entries;
+  }
+
+  /** The versions the chain's entries give `template` (its name where an entry has none), sorted. */
+  entryVersions(template: string): string[] {
+    const versions = new Set<string>();
+    for (const t of this.supportedTemplates) {
+      for (const upgrade of t.availableUpgrades ?? []) if (upgrade.name === template) versions.add(entryOf(upgrade.name, upgrade.version).version);
+    }
+    return [...versions].sort(compareNames);
   }
 
   nodes(): string[] {

@@ -6,8 +6,9 @@ import { Gauge, Counter } from 'prom-client';
 import type { ServeConfig } from '../config/serve-config.ts';
 import type { HandlerDependencies } from '../admission/handler.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
-import { TemplateChain, compareNames } from '../graph/template-chain.ts';
-import { parseChain, parseServices } from '../model/parse.ts';
+import { TemplateChain } from '../graph/template-chain.ts';
+import { parseChain } from '../model/parse.ts';
+import { chainReferences } from '../admission/chain-references.ts';
 import type { Metrics } from '../server/metrics.ts';
 import type { ReadinessCheck } from '../server/run.ts';
 import {
@@ -16,13 +17,18 @@ import {
   KcmClient,
   MULTI_CLUSTER_SERVICES,
   SERVICE_TEMPLATES,
+  SERVICE_SETS,
+  type KcmResource,
   loadKubeConfig,
   preferredVersion,
   CALL_TIMEOUT_MS,
   ASSUMED_VERSION,
   GroupNotServedError,
 } from './client.ts';
-import { ResilientInformer } from './resilient-informer.ts';
+import { ResilientInformer, type InformerEvents } from './resilient-informer.ts';
+import { DeployedServices, TemplateVersions } from '../graph/deployment-index.ts';
+import { KcmGenerationWatch, type KcmGeneration } from './kcm-generation.ts';
+import type { ConfiguredPolicy, UpgradePolicy } from '../admission/types.ts';
 
 export interface ChainCacheOptions {
   config: ServeConfig;
@@ -36,6 +42,10 @@ export interface ChainCache {
   client: KcmClient;
   handlerDependencies: Omit<HandlerDependencies, 'options'>;
   readiness: ReadinessCheck[];
+  templates: TemplateVersions;
+  deployed: DeployedServices;
+  /** The kcm generation read from the served CRD; undefined until read. */
+  generation(): KcmGeneration | undefined;
   /** Seconds since the cache last heard from the API server. */
   staleness(): number;
   stop(): Promise<void>;
@@ -98,30 +108,71 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
   const registry = new ChainRegistry({ graphCacheSize: config.graphCacheSize });
   logger.info({ server, version: client.version, namespaces: config.namespaces.length ? config.namespaces : '*' }, 'watching ServiceTemplateChains');
 
+  let stopped = false;
   const restarts = new Counter({ name: 'chaingate_watch_restarts_total', help: 'Chain watch restarts after errors.', registers: [metrics.registry] });
   const scopes: Array<string | undefined> = config.namespaces.length > 0 ? config.namespaces : [undefined];
-  const informers = scopes.map(
-    (namespace) =>
-      new ResilientInformer({
-        client,
-        resource: CHAINS,
-        namespace,
-        logger,
-        resyncMs: options.resyncMs,
-        onRestart: () => restarts.inc(),
-        events: {
-          upsert: (object) => applyChainObject(registry, object, logger),
+  const watch = (resource: KcmResource, events: (namespace: string | undefined) => InformerEvents) =>
+    scopes.map(
+      (namespace) =>
+        new ResilientInformer({ client, resource, namespace, logger, resyncMs: options.resyncMs, onRestart: () => restarts.inc(), events: events(namespace) }),
+    );
+  const nameOf = (object: unknown) => (object as { metadata?: { name?: string; namespace?: string } }).metadata;
+  const chainInformers = watch(CHAINS, (namespace) => ({
+    upsert: (object) => applyChainObject(registry, object, logger),
+    remove: (object) => {
+      const meta = nameOf(object);
+      if (meta?.name && meta.namespace) registry.delete(meta.namespace, meta.name);
+    },
+    relisted: (items) => applyChainList(registry, items, namespace, logger),
+  }));
+  // ServiceTemplates give targets their versions; ServiceSets (kcm v1.6+) what kcm has deployed.
+  const templates = new TemplateVersions();
+  const templateInformers = watch(SERVICE_TEMPLATES, (namespace) => ({
+    upsert: (object) => void templates.set(object),
+    remove: (object) => {
+      const meta = nameOf(object);
+      if (meta?.name && meta.namespace) templates.delete(meta.namespace, meta.name);
+    },
+    relisted: (items) => templates.replaceAll(items, namespace),
+  }));
+  const deployed = new DeployedServices();
+  let serviceSetInformers: ResilientInformer[] = [];
+  const informers = () => [...chainInformers, ...templateInformers, ...serviceSetInformers];
+
+  let generation: KcmGeneration | undefined;
+  const generationWatch = new KcmGenerationWatch({
+    kc,
+    logger,
+    onChange: (next) => {
+      generation = next;
+      if (next === 'sequential' && serviceSetInformers.length === 0 && !stopped) {
+        serviceSetInformers = watch(SERVICE_SETS, (namespace) => ({
+          upsert: (object) => deployed.set(object),
           remove: (object) => {
-            const meta = (object as { metadata?: { name?: string; namespace?: string } }).metadata;
-            if (meta?.name && meta.namespace) registry.delete(meta.namespace, meta.name);
+            const meta = nameOf(object);
+            if (meta?.name && meta.namespace) deployed.delete(meta.namespace, meta.name);
           },
-          relisted: (items) => applyChainList(registry, items, namespace, logger),
-        },
-      }),
-  );
+          relisted: (items) => deployed.replaceAll(items, namespace),
+        }));
+        void Promise.all(serviceSetInformers.map((i) => i.start())).catch((err: Error) => logger.error({ err: err.message }, 'ServiceSet watch failed to start'));
+      }
+    },
+  });
+  new Gauge({
+    name: 'chaingate_kcm_generation',
+    help: 'The kcm generation read from the ClusterDeployment CRD (label generation: sequential for kcm v1.6+, classic before); 1 for the one in force.',
+    labelNames: ['generation'],
+    registers: [metrics.registry],
+    collect() {
+      this.reset();
+      if (generation) this.set({ generation }, 1);
+    },
+  });
+  new Gauge({ name: 'chaingate_service_templates', help: 'ServiceTemplates in the cache (their resolved versions).', registers: [metrics.registry], collect() { this.set(templates.size); } });
+  new Gauge({ name: 'chaingate_service_sets', help: 'ServiceSets in the cache (what kcm v1.6+ reports deployed).', registers: [metrics.registry], collect() { this.set(deployed.size); } });
 
   const staleness = () => {
-    const last = Math.min(...informers.map((i) => i.lastContact));
+    const last = Math.min(...informers().map((i) => i.lastContact));
     return last === 0 ? Number.POSITIVE_INFINITY : (Date.now() - last) / 1000;
   };
   new Gauge({ name: 'chaingate_chains', help: 'ServiceTemplateChains in the cache.', registers: [metrics.registry], collect() { this.set(registry.size); } });
@@ -146,7 +197,6 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     },
   });
 
-  let stopped = false;
   let discoveryTimer: NodeJS.Timeout | undefined;
   const rediscover = (delayMs: number) => {
     discoveryTimer = setTimeout(async () => {
@@ -156,7 +206,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
         logger.info({ server, version }, 'API discovery succeeded');
         if (version !== client.version) {
           client.version = version;
-          await Promise.all(informers.map((informer) => informer.relist()));
+          await Promise.all(informers().map((informer) => informer.relist()));
         }
       } catch (err) {
         if (stopped) return;
@@ -170,13 +220,17 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
 
   // Not awaited: a blackholed API server must not keep the health port closed. Readiness
   // says "not synced" meanwhile, and decisions read missing chains live.
-  void Promise.all(informers.map((informer) => informer.start())).catch((err: Error) =>
+  void Promise.all([...chainInformers, ...templateInformers].map((informer) => informer.start())).catch((err: Error) =>
     logger.error({ err: err.message }, 'chain watch failed to start'),
   );
+  await generationWatch.start();
 
   const watched = (namespace: string) => config.namespaces.length === 0 || config.namespaces.includes(namespace);
   const handlerDependencies: Omit<HandlerDependencies, 'options'> = {
     chains: registry,
+    templateVersions: templates,
+    deployed,
+    policy: () => effectivePolicy(config.upgradePolicy, generation),
     fetchChain: async (namespace, name) => {
       if (!watched(namespace)) return undefined;
       try {
@@ -210,34 +264,39 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     registry,
     client,
     handlerDependencies,
-    readiness: [{ name: 'chain cache not synced', ready: () => informers.every((i) => i.hasSynced) }],
+    readiness: [
+      { name: 'chain cache not synced', ready: () => chainInformers.every((i) => i.hasSynced) },
+      { name: 'ServiceTemplate cache not synced', ready: () => templateInformers.every((i) => i.hasSynced) },
+      { name: 'ServiceSet cache not synced', ready: () => serviceSetInformers.every((i) => i.hasSynced) },
+    ],
+    templates,
+    deployed,
+    generation: () => generation,
     staleness,
     async stop() {
       stopped = true;
       clearTimeout(discoveryTimer);
-      await Promise.all(informers.map((informer) => informer.stop()));
+      generationWatch.stop();
+      await Promise.all(informers().map((informer) => informer.stop()));
     },
   };
 }
 
-/** Every ClusterDeployment (same namespace) and MultiClusterService (system namespace) using a chain. */
+/**
+ * Every object through which kcm resolves a chain (src/admission/chain-references.ts): the
+ * ClusterDeployments in its namespace, and the MultiClusterServices (cluster-scoped) naming it
+ * that live by the system namespace or select one of those ClusterDeployments.
+ */
 async function listReferences(client: KcmClient, systemNamespace: string, namespace: string, chain: string): Promise<string[]> {
-  const users: string[] = [];
-  const collect = (kind: string, items: Array<Record<string, unknown>>) => {
-    for (const item of items) {
-      let services;
-      try {
-        services = parseServices(item);
-      } catch {
-        continue;
-      }
-      if (services.some((s) => s.templateChain === chain)) {
-        const meta = item.metadata as { name?: string; namespace?: string } | undefined;
-        users.push(`${kind} ${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`);
-      }
-    }
-  };
-  collect('ClusterDeployment', (await client.list(CLUSTER_DEPLOYMENTS, namespace, CALL_TIMEOUT_MS)).items);
-  if (namespace === systemNamespace) collect('MultiClusterService', (await client.list(MULTI_CLUSTER_SERVICES, undefined, CALL_TIMEOUT_MS)).items);
-  return users.sort(compareNames);
+  const clusterDeployments = (await client.list(CLUSTER_DEPLOYMENTS, namespace, CALL_TIMEOUT_MS)).items;
+  // Outside the system namespace an MCS reaches the chain only through a ClusterDeployment here.
+  const needMultiClusterServices = namespace === systemNamespace || clusterDeployments.length > 0;
+  const multiClusterServices = needMultiClusterServices ? (await client.list(MULTI_CLUSTER_SERVICES, undefined, CALL_TIMEOUT_MS)).items : [];
+  return chainReferences(namespace, chain, systemNamespace, clusterDeployments, multiClusterServices);
+}
+
+/** `auto`: kcm's own walk on kcm v1.6+, one declared edge before (and while the generation is unknown). */
+export function effectivePolicy(configured: ConfiguredPolicy, generation: KcmGeneration | undefined): UpgradePolicy {
+  if (configured !== 'auto') return configured;
+  return generation === 'sequential' ? 'sequential' : 'edge';
 }

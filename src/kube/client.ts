@@ -74,7 +74,7 @@ export async function preferredVersion(kc: KubeConfig): Promise<string> {
 }
 
 export interface KcmResource {
-  plural: 'servicetemplatechains' | 'clusterdeployments' | 'multiclusterservices' | 'servicetemplates';
+  plural: 'servicetemplatechains' | 'clusterdeployments' | 'multiclusterservices' | 'servicetemplates' | 'servicesets';
   namespaced: boolean;
 }
 
@@ -82,6 +82,8 @@ export const CHAINS: KcmResource = { plural: 'servicetemplatechains', namespaced
 export const CLUSTER_DEPLOYMENTS: KcmResource = { plural: 'clusterdeployments', namespaced: true };
 export const MULTI_CLUSTER_SERVICES: KcmResource = { plural: 'multiclusterservices', namespaced: false };
 export const SERVICE_TEMPLATES: KcmResource = { plural: 'servicetemplates', namespaced: true };
+/** kcm v1.6+ only: written by kcm, read for what it has deployed. */
+export const SERVICE_SETS: KcmResource = { plural: 'servicesets', namespaced: true };
 
 /** Typed-enough access to kcm custom resources at one API version. */
 export class KcmClient {

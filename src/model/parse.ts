@@ -51,14 +51,15 @@ export function parseServices(object: unknown): Service[] {
   for (let i = 0; i < services.length; i++) {
     const entry = services[i];
     if (!isRecord(entry)) throw new MalformedObjectError(`spec.serviceSpec.services[${i}] must be an object`);
-    const { name, template, namespace, templateChain } = entry;
-    if (typeof name !== 'string' || typeof template !== 'string' || name === '' || template === '' || !optional(namespace) || !optional(templateChain)) {
+    const { name, template, namespace, templateChain, version } = entry;
+    if (typeof name !== 'string' || typeof template !== 'string' || name === '' || template === '' || !optional(namespace) || !optional(templateChain) || !optional(version)) {
       // The slow path builds the precise message; valid services never pay for it.
       const where = `spec.serviceSpec.services[${i}]`;
       requiredString(name, `${where}.name`);
       requiredString(template, `${where}.template`);
       optionalString(namespace, `${where}.namespace`);
       optionalString(templateChain, `${where}.templateChain`);
+      optionalString(version, `${where}.version`);
     }
   }
   return services as Service[];

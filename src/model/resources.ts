@@ -35,6 +35,8 @@ export interface Service {
   namespace?: string;
   template: string;
   templateChain?: string;
+  /** kcm v1.6+: the version to deploy; unset means the template's resolved version. */
+  version?: string;
   [key: string]: unknown;
 }
 

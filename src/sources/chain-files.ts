@@ -3,6 +3,7 @@
 import { parseChain, MalformedObjectError } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { ManifestError, readManifests } from './manifest-files.ts';
+import { TemplateVersions } from '../graph/deployment-index.ts';
 
 export interface ChainFileOptions {
   /** Namespace for chains whose metadata has none (as kubectl apply would do). */
@@ -12,9 +13,25 @@ export interface ChainFileOptions {
 }
 
 export function loadChainFiles(path: string, options: ChainFileOptions = {}): ChainRegistry {
+  return loadChainSources(path, options).chains;
+}
+
+export interface ChainSources {
+  chains: ChainRegistry;
+  /** The ServiceTemplates found beside the chains, for their resolved versions. */
+  templates: TemplateVersions;
+}
+
+/** Chains and ServiceTemplates from files: what the webhook reads from the cluster, offline. */
+export function loadChainSources(path: string, options: ChainFileOptions = {}): ChainSources {
   const registry = new ChainRegistry({ graphCacheSize: options.graphCacheSize });
+  const templates = new TemplateVersions();
   const seen = new Map<string, string>();
   for (const { object, source } of readManifests(path)) {
+    if (object.kind === 'ServiceTemplate') {
+      if (!templates.set(object, options.defaultNamespace ?? 'default')) throw new ManifestError(`${source}: ServiceTemplate without metadata.name`);
+      continue;
+    }
     if (object.kind !== 'ServiceTemplateChain') continue;
     let chain;
     try {
@@ -30,5 +47,5 @@ export function loadChainFiles(path: string, options: ChainFileOptions = {}): Ch
     seen.set(key, source);
     registry.set(chain);
   }
-  return registry;
+  return { chains: registry, templates };
 }

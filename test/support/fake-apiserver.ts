@@ -48,6 +48,8 @@ export interface ListRequest {
 export class FakeApiServer {
   readonly requests: RecordedRequest[] = [];
   readonly watches = new Set<OpenWatch>();
+  /** Open watches of the other kinds chaingate reads (ServiceTemplates), which stay silent. */
+  private readonly otherWatches = new Set<ServerResponse>();
   /** The "etcd" content, keyed namespace/name. */
   readonly chains = new Map<string, Json>();
   private revision = 100;
@@ -96,6 +98,8 @@ export class FakeApiServer {
   async close(): Promise<void> {
     for (const watch of this.watches) watch.cut();
     this.watches.clear();
+    for (const res of this.otherWatches) res.socket?.destroy();
+    this.otherWatches.clear();
     const server = this.server;
     if (!server) return;
     this.server = undefined;
@@ -128,7 +132,7 @@ export class FakeApiServer {
   }
 
   watchRequests(): RecordedRequest[] {
-    return this.requests.filter((r) => r.watch);
+    return this.requests.filter((r) => r.watch && r.path.endsWith(PLURAL));
   }
 
   /** Adds or replaces a chain, stamping a new resourceVersion; returns the stored object. */
@@ -195,6 +199,15 @@ export class FakeApiServer {
     const watch = url.searchParams.get('watch') === 'true';
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, watch, at: Date.now() });
     if (url.pathname === '/apis') return json(res, 200, discovery(this.servesGroup));
+    // chaingate also watches ServiceTemplates; this fake holds none, and never sends an event for them.
+    if (new RegExp(`^/apis/${GROUP}/${VERSION}(?:/namespaces/[^/]+)?/servicetemplates$`).test(url.pathname)) {
+      if (!watch) return json(res, 200, { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceTemplateList', metadata: { resourceVersion: String(this.revision) }, items: [] });
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      res.flushHeaders();
+      this.otherWatches.add(res);
+      res.on('close', () => this.otherWatches.delete(res));
+      return;
+    }
     const match = new RegExp(`^/apis/${GROUP}/${VERSION}(?:/namespaces/([^/]+))?/${PLURAL}(?:/([^/]+))?$`).exec(url.pathname);
     if (!match) return json(res, 404, status(404, 'NotFound', `${url.pathname} not found`));
     const namespace = match[1] ? decodeURIComponent(match[1]) : undefined;

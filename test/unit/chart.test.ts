@@ -144,7 +144,8 @@ describe('default values', () => {
       'serve',
       '--port', '9443',
       '--health-port', '8081',
-      '--upgrade-policy', 'edge',
+      '--upgrade-policy', 'auto',
+      '--unchained-upgrades', 'deny',
       '--system-namespace', 'kcm-system',
       '--chain-deletion-protection', 'true',
       '--log-level', 'info',
@@ -269,7 +270,7 @@ describe('default values', () => {
     it('reads the kcm resources and writes only their status', () => {
       const k0rdent = rules('ClusterRole').filter((r) => r.apiGroups.includes('k0rdent.mirantis.com'));
       expect(k0rdent).toEqual([
-        { apiGroups: ['k0rdent.mirantis.com'], resources: ['servicetemplatechains', 'clusterdeployments', 'multiclusterservices', 'servicetemplates'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['k0rdent.mirantis.com'], resources: ['servicetemplatechains', 'clusterdeployments', 'multiclusterservices', 'servicetemplates', 'servicesets'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['k0rdent.mirantis.com'], resources: ['clusterdeployments/status', 'multiclusterservices/status'], verbs: ['patch'] },
       ]);
     });
@@ -287,7 +288,7 @@ describe('default values', () => {
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ]);
-      expect(rules('ClusterRole')).toHaveLength(5);
+      expect(rules('ClusterRole')).toHaveLength(6);
     });
 
     it('limits Lease and Secret access to one object each, except create, which RBAC cannot limit by name', () => {

@@ -64,7 +64,7 @@ spec:
 describe('chaingate validate on the examples', () => {
   it('allows a declared upgrade (exit 0)', async () => {
     const run = await cli('validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', object('clusterdeployment-upgrade'));
-    expect(run).toEqual({ code: 0, stdout: 'allowed: UPDATE ClusterDeployment kcm-system/demo', stderr: '' });
+    expect(run).toEqual({ code: 0, stdout: 'allowed: UPDATE ClusterDeployment kcm-system/demo (policy edge)', stderr: '' });
   });
 
   it('denies a skipped step (exit 1), explaining on stderr', async () => {
@@ -72,7 +72,7 @@ describe('chaingate validate on the examples', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     const lines = run.stderr.split('\n');
-    expect(lines[0]).toBe('denied: UPDATE ClusterDeployment kcm-system/demo');
+    expect(lines[0]).toBe('denied: UPDATE ClusterDeployment kcm-system/demo (policy edge)');
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^service kyverno\/kyverno can't be upgraded from kyverno-3-2-0 to kyverno-3-4-0: /);
     expect(lines[1]).toContain('direct upgrades from kyverno-3-2-0: kyverno-3-2-5, kyverno-3-2-6, kyverno-3-3-0');
@@ -118,7 +118,7 @@ describe('chaingate validate: other kinds and namespaces', () => {
     const before = write('mcs-old.yaml', mcsYaml('ingress-nginx-4-11-0', 'ingress-nginx-4-11'));
     const after = write('mcs-new.yaml', mcsYaml('ingress-nginx-4-11-3', 'ingress-nginx-4-11'));
     const ok = await cli('validate', '--chains', CHAINS, '--old', before, '--new', after);
-    expect(ok).toEqual({ code: 0, stdout: 'allowed: UPDATE MultiClusterService global', stderr: '' });
+    expect(ok).toEqual({ code: 0, stdout: 'allowed: UPDATE MultiClusterService global (policy edge)', stderr: '' });
     const elsewhere = await cli('validate', '--chains', CHAINS, '--old', before, '--new', after, '--system-namespace', 'platform');
     expect(elsewhere.code).toBe(1);
     expect(elsewhere.stderr).toContain('ServiceTemplateChain platform/ingress-nginx-4-11 does not exist');
@@ -191,7 +191,7 @@ describe('chaingate validate: bad input exits 2', () => {
     expectUsage(await cli('validate', '--chains', CHAINS, '--new', object('clusterdeployment'), 'stray'), /stray/);
     expectUsage(
       await cli('validate', '--chains', CHAINS, '--new', object('clusterdeployment'), '--upgrade-policy', 'yolo'),
-      '--upgrade-policy must be one of edge, reachable (got "yolo")',
+      '--upgrade-policy must be one of edge, sequential, reachable (got "yolo")',
     );
   });
 

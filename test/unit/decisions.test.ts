@@ -192,7 +192,7 @@ describe('ClusterDeployment UPDATE', () => {
       for (const before of [service('a', N0, 'nginx'), service('a', N0)]) {
         const message = expectDenied(cdUpdate([before], [service('a', N3)]));
         expect(message).toBe(
-          `service default/a can't be upgraded from ${N0} to ${N3}: no templateChain is set; set templateChain to a ServiceTemplateChain in namespace team-a that has the upgrade ${N0} -> ${N3}`,
+          `service default/a can't be upgraded from ${N0} to ${N3}: no templateChain is set; set templateChain to a ServiceTemplateChain in namespace team-a that has the upgrade ${N0} -> ${N3} (or run chaingate with --unchained-upgrades allow)`,
         );
       }
     });

@@ -1,0 +1,99 @@
+// ServiceTemplate versions and ServiceSet states, kept small: a watch event leaves only the
+// strings decisions read (a template's resolved version; a service's deployed template and
+// version), so 10,000 templates cost about what their names do.
+import type { DeployedState } from '../admission/kcm-walk.ts';
+import type { OwnerKind } from '../model/resources.ts';
+import { clusterDeploymentOwner, multiClusterServiceOwner, readServiceSet, resolvedTemplateVersion } from '../model/deployments.ts';
+
+export class TemplateVersions {
+  private readonly versions = new Map<string, string>();
+
+  get size(): number {
+    return this.versions.size;
+  }
+
+  /** Records a ServiceTemplate object; returns false when it cannot be named. */
+  set(object: unknown, fallbackNamespace = ''): boolean {
+    const meta = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    const version = resolvedTemplateVersion(object);
+    if (!version || typeof meta?.name !== 'string') return false;
+    const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : fallbackNamespace;
+    this.versions.set(`${namespace}/${meta.name}`, version);
+    return true;
+  }
+
+  delete(namespace: string, name: string): void {
+    this.versions.delete(`${namespace}/${name}`);
+  }
+
+  get(namespace: string, name: string): string | undefined {
+    return this.versions.get(`${namespace}/${name}`);
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.versions.has(`${namespace}/${name}`);
+  }
+
+  /** After a relist of `namespace` (or of every namespace): drop what the list no longer holds. */
+  replaceAll(objects: unknown[], namespace?: string): void {
+    const fresh = new TemplateVersions();
+    for (const object of objects) fresh.set(object);
+    for (const key of [...this.versions.keys()]) {
+      if (namespace === undefined || key.startsWith(`${namespace}/`)) this.versions.delete(key);
+    }
+    for (const [key, version] of fresh.versions) this.versions.set(key, version);
+  }
+}
+
+export class DeployedServices {
+  /** ServiceSet namespace/name -> its owner and deployed services. */
+  private readonly sets = new Map<string, ReturnType<typeof readServiceSet> & {}>();
+  /** owner -> ServiceSet keys. */
+  private readonly byOwner = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.sets.size;
+  }
+
+  set(object: unknown): void {
+    const meta = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    if (typeof meta?.name !== 'string') return;
+    const key = `${typeof meta.namespace === 'string' ? meta.namespace : ''}/${meta.name}`;
+    this.deleteKey(key);
+    const states = readServiceSet(object);
+    if (!states) return;
+    this.sets.set(key, states);
+    let keys = this.byOwner.get(states.owner);
+    if (!keys) this.byOwner.set(states.owner, (keys = new Set()));
+    keys.add(key);
+  }
+
+  delete(namespace: string, name: string): void {
+    this.deleteKey(`${namespace}/${name}`);
+  }
+
+  replaceAll(objects: unknown[], namespace?: string): void {
+    for (const key of [...this.sets.keys()]) if (namespace === undefined || key.startsWith(`${namespace}/`)) this.deleteKey(key);
+    for (const object of objects) this.set(object);
+  }
+
+  /** What kcm reports deployed for one service of a ClusterDeployment or MultiClusterService. */
+  statesOf(kind: OwnerKind, namespace: string, name: string, service: string): DeployedState[] {
+    const owner = kind === 'MultiClusterService' ? multiClusterServiceOwner(name) : clusterDeploymentOwner(namespace, name);
+    const states: DeployedState[] = [];
+    for (const key of this.byOwner.get(owner) ?? []) {
+      const state = this.sets.get(key)?.deployed.get(service);
+      if (state) states.push(state);
+    }
+    return states;
+  }
+
+  private deleteKey(key: string): void {
+    const previous = this.sets.get(key);
+    if (!previous) return;
+    this.sets.delete(key);
+    const keys = this.byOwner.get(previous.owner);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byOwner.delete(previous.owner);
+  }
+}
