@@ -63,8 +63,26 @@ function decideUpdate(input: AdmissionInput): Decision {
   );
 }
 
+/** kcm's label on the chain copies its AccessManagement distributes (KCMManagedLabelKey/Value). */
+export const MANAGED_LABEL = 'k0rdent.mirantis.com/managed';
+
+/** Whether a DELETE's oldObject is a chain copy kcm's AccessManagement manages (and deletes itself). */
+export function isManagedChainCopy(oldObject: unknown): boolean {
+  const labels = (oldObject as { metadata?: { labels?: unknown } } | null | undefined)?.metadata?.labels;
+  return typeof labels === 'object' && labels !== null && (labels as Record<string, unknown>)[MANAGED_LABEL] === 'true';
+}
+
 function decideDelete(input: AdmissionInput, context: DecisionContext, options: DecisionOptions): Decision {
-  if (!options.protectChainDeletion || !context.referencesTo) return allow();
+  if (!options.protectChainDeletion) return allow();
+  if (isManagedChainCopy(input.oldObject)) {
+    // kcm removes the copies no AccessManagement rule distributes any more: never block it.
+    return allow([
+      `ServiceTemplateChain ${input.namespace}/${input.name} is a copy managed by kcm's AccessManagement (label ${MANAGED_LABEL}=true): ` +
+        `kcm will recreate it while an AccessManagement rule still distributes it to ${input.namespace}, and removes it itself once none does; ` +
+        'its references were not checked',
+    ]);
+  }
+  if (!context.referencesTo) return allow();
   const users = context.referencesTo(input.namespace, input.name);
   if (users.length === 0) return allow();
   return deny(
