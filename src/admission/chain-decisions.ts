@@ -2,7 +2,7 @@
 // DELETE while objects still reference the chain.
 import { isDeepStrictEqual } from 'node:util';
 import { parseChain, MalformedObjectError } from '../model/parse.ts';
-import type { ServiceTemplateChain } from '../model/resources.ts';
+import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
 import { validateChainSpec } from '../graph/chain-validation.ts';
 import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from './types.ts';
 import { allow, deny } from './types.ts';
@@ -49,8 +49,31 @@ function decideCreate(input: AdmissionInput, context: DecisionContext): Decision
       .filter((name) => context.templateExists?.(chain.metadata.namespace ?? '', name) === false);
     if (missing.length > 0) warnings.push(`ServiceTemplate not found yet in ${chain.metadata.namespace}: ${listNames(missing, 5)}`);
   }
+  warnings.push(...versionMismatches(key, chain.metadata.namespace ?? '', templates, context));
   if (validation.valid) return allow(warnings);
   return deny(`ServiceTemplateChain ${key} is invalid: ${validation.errors.join('; ')}`, 403, warnings);
+}
+
+/**
+ * Entries whose `version` differs from their ServiceTemplate's resolved version: kcm compares
+ * the service's desired version (the template's) with the entries', finds it on no path and
+ * deploys the target directly, so the chain's steps would not be walked.
+ */
+function versionMismatches(key: string, namespace: string, templates: readonly SupportedTemplate[], context: DecisionContext): string[] {
+  if (!context.templateVersion) return [];
+  const found: string[] = [];
+  const seen = new Set<string>();
+  for (const template of templates) {
+    for (const upgrade of template.availableUpgrades ?? []) {
+      const declared = upgrade.version ?? '';
+      if (declared === '' || seen.has(`${upgrade.name}@${declared}`)) continue;
+      seen.add(`${upgrade.name}@${declared}`);
+      const resolved = context.templateVersion(namespace, upgrade.name);
+      if (resolved !== undefined && resolved !== declared) found.push(`${upgrade.name} is ${declared} here but ${resolved} in its ServiceTemplate`);
+    }
+  }
+  if (found.length === 0) return [];
+  return [`ServiceTemplateChain ${key}: ${listNames(found, 3)}; kcm will deploy such targets directly, not step by step`];
 }
 
 function decideUpdate(input: AdmissionInput): Decision {

@@ -139,6 +139,19 @@ describe("kcm's upgrade paths and walk, as read from kcm v1.11.4", () => {
 });
 
 describe("chain rules: kcm's mixed-version rule", () => {
+  it("warns when an entry's version differs from its ServiceTemplate's resolved version", () => {
+    const object = { apiVersion: 'k0rdent.mirantis.com/v1beta1', kind: 'ServiceTemplateChain', metadata: { name: 'drift', namespace: NS }, spec: { supportedTemplates: [
+      { name: 'nginx-4-11-3', availableUpgrades: [{ name: 'nginx-4-11-5', version: '4.11.5' }, { name: 'nginx-4-12-3', version: '4.12.0' }] },
+      { name: 'nginx-4-11-5' }, { name: 'nginx-4-12-3' },
+    ] } };
+    const input = { operation: 'CREATE' as const, namespace: NS, name: 'drift', object, oldObject: undefined };
+    const decision = decide('ServiceTemplateChain', input, { chains: registry(), templateVersion: serviceTemplateVersion }, options());
+    expect(decision).toEqual({
+      allowed: true,
+      warnings: ['ServiceTemplateChain team-a/drift: nginx-4-12-3 is 4.12.0 here but 4.12.3 in its ServiceTemplate; kcm will deploy such targets directly, not step by step'],
+    });
+  });
+
   it('refuses a template whose upgrades mix entries with and without version; empty counts as none', () => {
     const mixed = validateChainSpec([{ name: 'a', availableUpgrades: [{ name: 'b', version: '1.0.0' }, { name: 'c' }] }, { name: 'b' }, { name: 'c' }]);
     expect(mixed.valid).toBe(false);
