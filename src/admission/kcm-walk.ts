@@ -4,7 +4,7 @@
 // desired version, and deploys the entry with the smallest semver version above the deployed
 // one and at most the desired one. When versions are not semver, when the desired version is
 // on no path, or when nothing qualifies, kcm deploys the desired template directly: a jump.
-import type { ChainEntry, KcmUpgradePath } from '../graph/kcm-paths.ts';
+import type { ChainEntry, KcmUpgradePath, PathCell } from '../graph/kcm-paths.ts';
 import { compareNames } from '../graph/chain-graph.ts';
 import { compareSemVer, parseSemVer, type SemVer } from '../model/semver.ts';
 
@@ -27,36 +27,90 @@ function goStringLess(a: string, b: string): boolean {
   return Buffer.compare(Buffer.from(a), Buffer.from(b)) < 0;
 }
 
+/** What one step of the walk needs to know of a path, aggregated from its first entry to a cell. */
+interface PathFacts {
+  /** An entry's version text equals the desired version (kcm's desiredVersionInUpgradePaths). */
+  hasDesiredText: boolean;
+  /** An entry's version is semver-equal to the desired one (kcm's minimumUpgradeStep filter). */
+  hasDesiredVersion: boolean;
+  /** The smallest semver entry in (current, desired], ties broken by name then version text. */
+  best: ChainEntry | undefined;
+  bestVersion: SemVer | undefined;
+}
+
+function better(entry: ChainEntry, version: SemVer, best: ChainEntry | undefined, bestVersion: SemVer | undefined): boolean {
+  if (!best || !bestVersion) return true;
+  const order = compareSemVer(version, bestVersion);
+  return order < 0 || (order === 0 && (compareNames(entry.name, best.name) || compareNames(entry.version, best.version)) < 0);
+}
+
+/**
+ * Facts of every path in one pass: paths share their beginnings (PathCell), so each cell is
+ * looked at once per step however many paths run through it.
+ */
+class PathFactsMemo {
+  private readonly memo = new Map<PathCell, PathFacts>();
+  private readonly current: SemVer | undefined;
+  private readonly desired: SemVer | undefined;
+  private readonly desiredText: string;
+
+  constructor(current: SemVer | undefined, desired: SemVer | undefined, desiredText: string) {
+    this.current = current;
+    this.desired = desired;
+    this.desiredText = desiredText;
+  }
+
+  of(last: PathCell): PathFacts {
+    const pending: PathCell[] = [];
+    let cell: PathCell | undefined = last;
+    while (cell && !this.memo.has(cell)) {
+      pending.push(cell);
+      cell = cell.previous;
+    }
+    let facts: PathFacts = cell ? this.memo.get(cell)! : { hasDesiredText: false, hasDesiredVersion: false, best: undefined, bestVersion: undefined };
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const { entry } = pending[i]!;
+      const version = parseSemVer(entry.version);
+      const next = { ...facts };
+      if (entry.version === this.desiredText) next.hasDesiredText = true;
+      if (version && this.desired) {
+        if (compareSemVer(version, this.desired) === 0) next.hasDesiredVersion = true;
+        if (this.current && compareSemVer(version, this.current) > 0 && compareSemVer(version, this.desired) <= 0 && better(entry, version, facts.best, facts.bestVersion)) {
+          next.best = entry;
+          next.bestVersion = version;
+        }
+      }
+      this.memo.set(pending[i]!, next);
+      facts = next;
+    }
+    return facts;
+  }
+}
+
 /**
  * The smallest semver entry in (current, desired] on the paths that contain the desired
  * version. kcm keeps the first of equal versions in Go map order (random); chaingate breaks
  * the tie by template name, then version text, so that its answer is stable.
  */
-function minimumStep(paths: readonly KcmUpgradePath[], current: SemVer, desired: SemVer): ChainEntry | undefined {
+function minimumStep(paths: readonly KcmUpgradePath[], facts: PathFactsMemo): ChainEntry | undefined {
   let best: ChainEntry | undefined;
   let bestVersion: SemVer | undefined;
   for (const path of paths) {
-    if (!path.entries.some((e) => { const v = parseSemVer(e.version); return v !== undefined && compareSemVer(v, desired) === 0; })) continue;
-    for (const entry of path.entries) {
-      const v = parseSemVer(entry.version);
-      if (!v || compareSemVer(v, current) <= 0 || compareSemVer(v, desired) > 0) continue;
-      const order = bestVersion ? compareSemVer(v, bestVersion) : -1;
-      if (order < 0 || (order === 0 && best && (compareNames(entry.name, best.name) || compareNames(entry.version, best.version)) < 0)) {
-        best = entry;
-        bestVersion = v;
-      }
+    const f = facts.of(path.last);
+    if (!f.hasDesiredVersion || !f.best || !f.bestVersion) continue;
+    if (better(f.best, f.bestVersion, best, bestVersion)) {
+      best = f.best;
+      bestVersion = f.bestVersion;
     }
   }
   return best;
 }
 
 /** Why kcm's step rule finds nothing and kcm deploys the target directly. */
-function jumpReason(paths: readonly KcmUpgradePath[], from: DeployedState, target: DeployedState): string {
+function jumpReason(desiredOnPaths: boolean, from: DeployedState, target: DeployedState): string {
   if (!parseSemVer(from.version)) return `the deployed version ${from.version} is not a semantic version`;
   if (!parseSemVer(target.version)) return `the desired version ${target.version} is not a semantic version`;
-  if (!paths.some((p) => p.entries.some((e) => e.version === target.version))) {
-    return `no upgrade path from ${from.template} contains version ${target.version}`;
-  }
+  if (!desiredOnPaths) return `no upgrade path from ${from.template} contains version ${target.version}`;
   return `no entry on the paths to ${target.version} has a semantic version between ${from.version} and ${target.version}`;
 }
 
@@ -77,14 +131,13 @@ export function simulateKcmWalk(
   for (let guard = 0; guard < 100_000; guard++) {
     const paths = pathsFrom(current.template);
     if (!paths) return { problem: `kcm stops: the chain does not list ${current.template}, so kcm cannot compute its upgrade paths` };
-    const desiredOnPaths = paths.some((p) => p.entries.some((e) => e.version === target.version));
+    const facts = new PathFactsMemo(parseSemVer(current.version), parseSemVer(target.version), target.version);
+    const desiredOnPaths = paths.some((p) => facts.of(p.last).hasDesiredText);
     const upgradeAvailable = goStringLess(target.version, current.version) || desiredOnPaths;
     let next: WalkStep;
-    const currentVersion = parseSemVer(current.version);
-    const desiredVersion = parseSemVer(target.version);
-    const entry = upgradeAvailable && currentVersion && desiredVersion ? minimumStep(paths, currentVersion, desiredVersion) : undefined;
+    const entry = upgradeAvailable ? minimumStep(paths, facts) : undefined;
     if (entry) next = { template: entry.name, version: entry.version, kind: 'step' };
-    else next = { ...target, kind: 'jump', why: jumpReason(paths, current, target) };
+    else next = { ...target, kind: 'jump', why: jumpReason(desiredOnPaths, current, target) };
     if (next.template === current.template && next.version === current.version) return { steps };
     steps.push(next);
     current = next;

@@ -19,10 +19,28 @@ export interface ChainEntry {
   readonly declaredVersion: string;
 }
 
+/**
+ * One step of a path, linked to the path before it. Paths that share a beginning share its
+ * cells, so recording a path costs one cell, not a copy: on a 1,000-template chain the paths
+ * from its first template total half a million steps but only a thousand cells.
+ */
+export interface PathCell {
+  readonly entry: ChainEntry;
+  readonly previous: PathCell | undefined;
+  readonly length: number;
+}
+
 export interface KcmUpgradePath {
   destination: string;
-  /** Entries in the order the path takes them. */
-  entries: readonly ChainEntry[];
+  /** The path's last step; follow `previous` back to its first. */
+  last: PathCell;
+}
+
+/** A path's entries in the order the path takes them. */
+export function pathEntries(path: KcmUpgradePath): ChainEntry[] {
+  const entries: ChainEntry[] = new Array(path.last.length);
+  for (let cell: PathCell | undefined = path.last; cell; cell = cell.previous) entries[cell.length - 1] = cell.entry;
+  return entries;
 }
 
 /** How many paths chaingate follows in one search before giving up, as kcm would not. */
@@ -37,47 +55,71 @@ export function entryOf(name: string, version: string | undefined): ChainEntry {
   return { name, version: declared === '' ? name : declared, declaredVersion: declared };
 }
 
-/**
- * kcm's upgrade paths from `from`, one per destination; undefined when `from` is not a
- * supported template (kcm's "template not found", which stops its whole reconcile).
- */
+/** A chain's entries indexed for kcm's search: built once per chain, searched from any template. */
+export class KcmPathSearch {
+  /** As kcm's map: a template listed twice is known by its last entry. */
+  private readonly byName = new Map<string, Array<{ entry: ChainEntry; id: string }>>();
+  private readonly budget: number;
+
+  constructor(supportedTemplates: readonly SupportedTemplate[], budget = KCM_PATH_SEARCH_BUDGET) {
+    this.budget = budget;
+    for (const template of supportedTemplates) {
+      this.byName.set(
+        template.name,
+        (template.availableUpgrades ?? []).map((u) => {
+          const entry = entryOf(u.name, u.version);
+          return { entry, id: `${entry.name}\u0000${entry.declaredVersion}` };
+        }),
+      );
+    }
+  }
+
+  /**
+   * kcm's upgrade paths from `from`, one per destination; undefined when `from` is not a
+   * supported template (kcm's "template not found", which stops its whole reconcile).
+   */
+  from(from: string): KcmUpgradePath[] | undefined {
+    const byName = this.byName;
+    if (!byName.has(from)) return undefined;
+    const budget = this.budget;
+    const best = new Map<string, PathCell>();
+    const order: string[] = [];
+    const visited = new Set<string>();
+    /** Entries on the current path (name + declared version), as kcm's slices.ContainsFunc checks. */
+    const onPath = new Set<string>();
+    let followed = 0;
+
+    const expand = (current: string, path: PathCell | undefined): void => {
+      if (visited.has(current)) return;
+      const upgrades = byName.get(current);
+      if (!upgrades) return;
+      visited.add(current);
+      const length = (path?.length ?? 0) + 1;
+      for (const { entry, id } of upgrades) {
+        if (onPath.has(id)) continue;
+        if (++followed > budget) {
+          throw new PathSearchTooLargeError(`kcm's path search from ${from} follows more than ${budget.toLocaleString('en-US')} paths in this chain`);
+        }
+        const cell: PathCell = { entry, previous: path, length };
+        const kept = best.get(entry.name);
+        if (!kept) order.push(entry.name);
+        if (!kept || length > kept.length) best.set(entry.name, cell);
+        onPath.add(id);
+        expand(entry.name, cell);
+        onPath.delete(id);
+      }
+      visited.delete(current);
+    };
+    expand(from, undefined);
+    return order.map((destination) => ({ destination, last: best.get(destination)! }));
+  }
+}
+
+/** kcm's upgrade paths from `from` in a chain given by its supported templates (see KcmPathSearch). */
 export function kcmUpgradePaths(
   supportedTemplates: readonly SupportedTemplate[],
   from: string,
   budget = KCM_PATH_SEARCH_BUDGET,
 ): KcmUpgradePath[] | undefined {
-  // As kcm's map: a template listed twice is known by its last entry.
-  const byName = new Map<string, ChainEntry[]>();
-  for (const template of supportedTemplates) {
-    byName.set(template.name, (template.availableUpgrades ?? []).map((u) => entryOf(u.name, u.version)));
-  }
-  if (!byName.has(from)) return undefined;
-
-  const best = new Map<string, ChainEntry[]>();
-  const order: string[] = [];
-  const visited = new Set<string>();
-  const path: ChainEntry[] = [];
-  let followed = 0;
-
-  const expand = (current: string): void => {
-    if (visited.has(current)) return;
-    const upgrades = byName.get(current);
-    if (!upgrades) return;
-    visited.add(current);
-    for (const upgrade of upgrades) {
-      if (path.some((e) => e.name === upgrade.name && e.declaredVersion === upgrade.declaredVersion)) continue;
-      if (++followed > budget) {
-        throw new PathSearchTooLargeError(`kcm's path search from ${from} follows more than ${budget.toLocaleString('en-US')} paths in this chain`);
-      }
-      path.push(upgrade);
-      const kept = best.get(upgrade.name);
-      if (!kept) order.push(upgrade.name);
-      if (!kept || path.length > kept.length) best.set(upgrade.name, [...path]);
-      expand(upgrade.name);
-      path.pop();
-    }
-    visited.delete(current);
-  };
-  expand(from);
-  return order.map((destination) => ({ destination, entries: best.get(destination)! }));
+  return new KcmPathSearch(supportedTemplates, budget).from(from);
 }

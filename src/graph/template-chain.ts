@@ -9,7 +9,7 @@ import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';
 import { validateChainSpec, type ChainValidation } from './chain-validation.ts';
 import type { BudgetedGraph, GraphBudget } from './graph-budget.ts';
-import { entryOf, kcmUpgradePaths, type ChainEntry, type KcmUpgradePath } from './kcm-paths.ts';
+import { entryOf, KcmPathSearch, type ChainEntry, type KcmUpgradePath } from './kcm-paths.ts';
 
 /** How many templates' kcm paths one chain remembers: a walk revisits a few, and a long chain's paths are large. */
 const KCM_PATHS_MEMO = 16;
@@ -27,6 +27,7 @@ export class TemplateChain implements BudgetedGraph {
   graphReferenced = false;
   private readonly budget: GraphBudget | undefined;
   private readonly kcmPathsMemo = new Map<string, KcmUpgradePath[] | undefined>();
+  private kcmSearch: KcmPathSearch | undefined;
 
   constructor(
     namespace: string,
@@ -76,6 +77,7 @@ export class TemplateChain implements BudgetedGraph {
   releaseGraph(): void {
     this.built = undefined;
     this.kcmPathsMemo.clear();
+    this.kcmSearch = undefined;
     this.graphReferenced = false;
   }
 
@@ -137,7 +139,8 @@ export class TemplateChain implements BudgetedGraph {
       this.kcmPathsMemo.set(from, paths);
       return paths;
     }
-    const paths = kcmUpgradePaths(this.supportedTemplates, from);
+    this.kcmSearch ??= new KcmPathSearch(this.supportedTemplates);
+    const paths = this.kcmSearch.from(from);
     if (this.kcmPathsMemo.size >= KCM_PATHS_MEMO) this.kcmPathsMemo.delete(this.kcmPathsMemo.keys().next().value!);
     this.kcmPathsMemo.set(from, paths);
     return paths;

@@ -5,7 +5,7 @@ import { decide } from '../../src/admission/decide.ts';
 import type { Decision, DecisionContext, DecisionOptions } from '../../src/admission/types.ts';
 import { simulateKcmWalk } from '../../src/admission/kcm-walk.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
-import { kcmUpgradePaths, PathSearchTooLargeError } from '../../src/graph/kcm-paths.ts';
+import { kcmUpgradePaths, pathEntries, PathSearchTooLargeError } from '../../src/graph/kcm-paths.ts';
 import { validateChainSpec } from '../../src/graph/chain-validation.ts';
 import { compareSemVer, parseSemVer, semVerEqual } from '../../src/model/semver.ts';
 import { resolvedTemplateVersion, readServiceSet } from '../../src/model/deployments.ts';
@@ -111,7 +111,7 @@ describe('sequential policy: kcm walks a multi-step target one declared edge at 
 describe("kcm's upgrade paths and walk, as read from kcm v1.11.4", () => {
   it('keeps the longest path per destination (the first found among equals)', () => {
     const paths = kcmUpgradePaths(versioned, 'nginx-4-11-3')!;
-    expect(paths.map((p) => [p.destination, p.entries.map((e) => e.version)])).toEqual([
+    expect(paths.map((p) => [p.destination, pathEntries(p).map((e) => e.version)])).toEqual([
       ['nginx-4-11-5', ['4.11.5']],
       ['nginx-4-12-3', ['4.11.5', '4.12.3']],
       ['nginx-4-13-0', ['4.11.5', '4.12.3', '4.13.0']],
@@ -121,7 +121,7 @@ describe("kcm's upgrade paths and walk, as read from kcm v1.11.4", () => {
 
   it('records a path back to the start of a cycle (kcm lists the current template as a destination)', () => {
     const paths = kcmUpgradePaths([{ name: 'a', availableUpgrades: [{ name: 'b' }] }, { name: 'b', availableUpgrades: [{ name: 'a' }] }], 'a')!;
-    expect(paths.map((p) => p.entries.map((e) => e.name))).toEqual([['b'], ['b', 'a']]);
+    expect(paths.map((p) => pathEntries(p).map((e) => e.name))).toEqual([['b'], ['b', 'a']]);
   });
 
   it('gives up past its budget instead of stalling a request on a dense chain', () => {
