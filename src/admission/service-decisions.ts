@@ -11,6 +11,7 @@ import type { TemplateChain } from '../graph/template-chain.ts';
 import { PathSearchTooLargeError } from '../graph/kcm-paths.ts';
 import { semVerEqual } from '../model/semver.ts';
 import { simulateKcmWalk, type DeployedState } from './kcm-walk.ts';
+import { templateVersion } from './service-versions.ts';
 
 /** Namespace in which the services of an object look up their chains. */
 export function chainNamespaceFor(kind: OwnerKind, objectNamespace: string, options: DecisionOptions): string {
@@ -158,18 +159,9 @@ function distinctStates(states: readonly DeployedState[]): DeployedState[] {
   return [...seen.values()].sort((a, b) => compareNames(a.template, b.template) || compareNames(a.version, b.version));
 }
 
-/**
- * A service's desired version: its `version`, else its ServiceTemplate's resolved version. An
- * unknown template (offline, or not created yet) takes the version the chain's entries give it
- * when they agree, else its name, and the answer says so.
- */
+/** A service's desired version: its `version`, else its template's resolved version. */
 function serviceVersion(service: Service, chain: TemplateChain | undefined, scope: ServiceScope): string {
-  if (service.version) return service.version;
-  const known = scope.context.templateVersion?.(scope.namespace, service.template);
-  if (known !== undefined) return known;
-  const fromChain = chain?.entryVersions(service.template) ?? [];
-  if (fromChain.length === 1) return fromChain[0]!;
-  return service.template;
+  return service.version || templateVersion(service.template, scope.namespace, chain, scope.context.templateVersion);
 }
 
 function checkTargetFrom(

@@ -3,8 +3,8 @@ import { parseServices, MalformedObjectError } from '../model/parse.ts';
 import { computeUpgradePaths } from '../status/upgrade-paths.ts';
 import { OUTPUT_FORMATS, renderUpgradePaths } from '../status/render.ts';
 import { chainNamespaceFor } from '../admission/service-decisions.ts';
-import { DEFAULT_DECISION_OPTIONS } from '../admission/types.ts';
-import { loadChainFiles } from '../sources/chain-files.ts';
+import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES } from '../admission/types.ts';
+import { loadChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
 import { EXIT_OK, UsageError, oneOf, parseFlags, requireFlag, type Command } from './command.ts';
 
@@ -23,7 +23,10 @@ cluster's chains when the controller has not published one (said on stderr).
 Installed as kubectl-chaingate, it also runs as "kubectl chaingate paths ...".
 
 Options:
-  --chains PATH            ServiceTemplateChain manifests (file or directory)
+  --chains PATH            ServiceTemplateChain manifests (file or directory); ServiceTemplates
+                           found there give templates their versions
+  --upgrade-policy P       edge (default) or reachable: shortest paths; sequential: the steps
+                           kcm v1.6+ deploys, over the fewest edits that policy admits
   -f, --filename FILE      the ClusterDeployment or MultiClusterService
   -o, --output FORMAT      table (default), yaml or json
   -n, --namespace NS       live mode: the ClusterDeployment's namespace (default "default");
@@ -39,6 +42,7 @@ Options:
         filename: { type: 'string', short: 'f' },
         output: { type: 'string', short: 'o' },
         'system-namespace': { type: 'string' },
+        'upgrade-policy': { type: 'string' },
         namespace: { type: 'string', short: 'n' },
         kubeconfig: { type: 'string' },
       },
@@ -49,6 +53,7 @@ Options:
       return EXIT_OK;
     }
     const format = oneOf(values.output, OUTPUT_FORMATS, '--output', 'table');
+    const policy = oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge');
     if (positionals.length > 1) throw new UsageError('expected one KIND/NAME');
     if (positionals.length === 1) {
       if (values.chains || values.filename) throw new UsageError('KIND/NAME reads the cluster: do not combine it with --chains or -f');
@@ -65,7 +70,7 @@ Options:
       return EXIT_OK;
     }
     const defaultNamespace = values.namespace ?? 'default';
-    const chains = loadChainFiles(requireFlag(values.chains, '--chains'), { defaultNamespace });
+    const { chains, templates } = loadChainSources(requireFlag(values.chains, '--chains'), { defaultNamespace });
     const { object } = readSingleManifest(requireFlag(values.filename, '--filename'));
     if (object.kind !== 'ClusterDeployment' && object.kind !== 'MultiClusterService') {
       throw new UsageError(`-f must be a ClusterDeployment or MultiClusterService, not ${String(object.kind)}`);
@@ -83,7 +88,11 @@ Options:
       ...DEFAULT_DECISION_OPTIONS,
       systemNamespace: values['system-namespace'] ?? DEFAULT_DECISION_OPTIONS.systemNamespace,
     });
-    const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains);
+    const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains, {
+      policy,
+      templateVersion: (ns, name) => templates.get(ns, name),
+    });
+    if (values['upgrade-policy'] !== undefined) io.stderr(`policy: ${policy}`);
     io.stdout(renderUpgradePaths(paths, format));
     for (const problem of problems) if (problem.type === 'Warning') io.stderr(`Warning: ${problem.message}`);
     return EXIT_OK;

@@ -7,7 +7,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChainRegistry } from '../graph/chain-registry.ts';
 import { parseServices } from '../model/parse.ts';
 import { chainKey, type OwnerKind } from '../model/resources.ts';
-import { computeUpgradePaths, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
+import { computeUpgradePaths, type RouteOptions, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
 import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmClient, type KcmResource } from '../kube/client.ts';
 import { ResilientInformer } from '../kube/resilient-informer.ts';
 import { ReferenceIndex } from './reference-index.ts';
@@ -32,6 +32,8 @@ export interface StatusControllerOptions {
    * would look missing, and publishing that would strip every object's upgrades.
    */
   chainsSynced?: () => boolean;
+  /** The policy in force and the template versions, read at each computation (auto may change). */
+  routes?: () => RouteOptions;
 }
 
 interface Tracked {
@@ -202,7 +204,7 @@ export class StatusController {
       if (leader) await this.options.events?.warn(involved, 'MalformedServices', (err as Error).message);
       return;
     }
-    const { paths, problems } = computeUpgradePaths(services, this.chainNamespace(kind, meta.namespace ?? ''), this.options.chains);
+    const { paths, problems } = computeUpgradePaths(services, this.chainNamespace(kind, meta.namespace ?? ''), this.options.chains, this.options.routes?.());
     if (!leader) return;
     for (const problem of problems) await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
     const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;

@@ -5,6 +5,15 @@ import type { ChainLookup } from '../graph/chain-registry.ts';
 import type { Service } from '../model/resources.ts';
 import { DEFAULT_SERVICE_NAMESPACE } from '../model/resources.ts';
 import { resolveChain, unsupportedTemplate } from '../admission/chain-problems.ts';
+import type { UpgradePolicy } from '../admission/types.ts';
+import { sequentialRoutes } from '../admission/sequential-routes.ts';
+import { templateVersion, type TemplateVersionLookup } from '../admission/service-versions.ts';
+
+/** How routes are chosen: the policy in force, and where template versions come from. */
+export interface RouteOptions {
+  policy?: UpgradePolicy;
+  templateVersion?: TemplateVersionLookup;
+}
 
 export interface ServiceUpgradePaths {
   name: string;
@@ -31,6 +40,7 @@ export function computeUpgradePaths(
   services: readonly Service[],
   chainNamespace: string,
   chains: ChainLookup,
+  routeOptions: RouteOptions = {},
 ): UpgradePathsResult {
   const problems: PathProblem[] = [];
   const paths = services.map((service): ServiceUpgradePaths => {
@@ -64,7 +74,17 @@ export function computeUpgradePaths(
       });
       return entry;
     }
-    const reachable = resolved.chain.reachableUpgrades(service.template);
+    const chain = resolved.chain;
+    // Under edge and reachable, the shortest path (each step one edit); under sequential,
+    // the steps kcm's walk deploys, over the fewest edits that policy admits.
+    const reachable =
+      routeOptions.policy === 'sequential'
+        ? sequentialRoutes(
+            chain,
+            { template: service.template, version: service.version || templateVersion(service.template, chainNamespace, chain, routeOptions.templateVersion) },
+            (t) => templateVersion(t, chainNamespace, chain, routeOptions.templateVersion),
+          ).routes
+        : chain.reachableUpgrades(service.template);
     if (reachable.length > 0) entry.availableUpgrades = reachable.map((r) => ({ upgradePaths: r.path }));
     return entry;
   });

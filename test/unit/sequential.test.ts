@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/admission/decide.ts';
 import type { Decision, DecisionContext, DecisionOptions } from '../../src/admission/types.ts';
 import { simulateKcmWalk } from '../../src/admission/kcm-walk.ts';
+import { sequentialRoutes } from '../../src/admission/sequential-routes.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { kcmUpgradePaths, pathEntries, PathSearchTooLargeError } from '../../src/graph/kcm-paths.ts';
 import { validateChainSpec } from '../../src/graph/chain-validation.ts';
@@ -135,6 +136,29 @@ describe("kcm's upgrade paths and walk, as read from kcm v1.11.4", () => {
   it('settles: a jump lands on the target and the walk stops there', () => {
     const walk = simulateKcmWalk((t) => kcmUpgradePaths(plain, t), { template: 'a', version: 'a' }, { template: 'c', version: 'c' });
     expect(walk).toEqual({ steps: [{ template: 'c', version: 'c', kind: 'jump', why: 'the deployed version a is not a semantic version' }] });
+  });
+});
+
+describe('published routes under sequential: the steps kcm deploys', () => {
+  it('routes each destination through kcm\'s walk, one edit where the walk is all edges', () => {
+    const chain = registry().get(NS, 'nginx')!;
+    const { routes, complete } = sequentialRoutes(chain, { template: 'nginx-4-11-3', version: '4.11.3' }, (t) => serviceTemplateVersion(NS, t)!);
+    expect(complete).toBe(true);
+    expect(routes).toEqual([
+      { destination: 'nginx-4-11-5', path: ['nginx-4-11-5'] },
+      { destination: 'nginx-4-12-3', path: ['nginx-4-11-5', 'nginx-4-12-3'] },
+      { destination: 'nginx-4-13-0', path: ['nginx-4-11-5', 'nginx-4-12-3', 'nginx-4-13-0'] },
+    ]);
+  });
+
+  it('reaches what kcm would jump to over several edits, and stops at its budget', () => {
+    const chain = registry().get(NS, 'plain')!;
+    // a -> c would be a jump (names are no versions): c is published as two edits, a -> b, then b -> c.
+    expect(sequentialRoutes(chain, { template: 'a', version: 'a' }, (t) => t).routes).toEqual([
+      { destination: 'b', path: ['b'] },
+      { destination: 'c', path: ['b', 'c'] },
+    ]);
+    expect(sequentialRoutes(chain, { template: 'a', version: 'a' }, (t) => t, 1)).toEqual({ routes: [{ destination: 'b', path: ['b'] }], complete: false });
   });
 });
 
