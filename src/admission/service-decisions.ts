@@ -234,6 +234,10 @@ function checkSequential(
   chain: TemplateChain,
   scope: ServiceScope,
 ): string | undefined {
+  // Not even reachable along declared edges: the chain's own answer says it all, whatever kcm would do.
+  if (current.template !== target.template && !chain.isReachable(current.template, target.template)) {
+    return noEdgeLine(prefix, chain, current.template, target.template);
+  }
   let walk;
   try {
     walk = simulateKcmWalk((template) => chain.kcmPaths(template), current, target);

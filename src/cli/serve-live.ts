@@ -79,6 +79,17 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
         },
       });
     }
+    // Published routes under `sequential` read template versions: recompute when they change
+    // (rarely; coalesced, so a relist of many templates costs one pass).
+    let recompute: NodeJS.Timeout | undefined;
+    cache.templates.onChange(() => {
+      if (recompute || !running.hasSynced) return;
+      recompute = setTimeout(() => {
+        recompute = undefined;
+        running.resyncAll();
+      }, 500);
+      recompute.unref();
+    });
     await controller.start();
     elector?.start();
     readiness.push({ name: 'controller caches not synced', ready: () => running.hasSynced });

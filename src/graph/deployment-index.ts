@@ -7,6 +7,17 @@ import { clusterDeploymentOwner, multiClusterServiceOwner, readServiceSet, resol
 
 export class TemplateVersions {
   private readonly versions = new Map<string, string>();
+  private readonly listeners = new Set<() => void>();
+
+  /** Called after any version is added, changed or removed (published routes depend on them). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
+  }
 
   get size(): number {
     return this.versions.size;
@@ -18,12 +29,16 @@ export class TemplateVersions {
     const version = resolvedTemplateVersion(object);
     if (!version || typeof meta?.name !== 'string') return false;
     const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : fallbackNamespace;
-    this.versions.set(`${namespace}/${meta.name}`, version);
+    const key = `${namespace}/${meta.name}`;
+    if (this.versions.get(key) !== version) {
+      this.versions.set(key, version);
+      this.changed();
+    }
     return true;
   }
 
   delete(namespace: string, name: string): void {
-    this.versions.delete(`${namespace}/${name}`);
+    if (this.versions.delete(`${namespace}/${name}`)) this.changed();
   }
 
   get(namespace: string, name: string): string | undefined {
@@ -38,10 +53,20 @@ export class TemplateVersions {
   replaceAll(objects: unknown[], namespace?: string): void {
     const fresh = new TemplateVersions();
     for (const object of objects) fresh.set(object);
-    for (const key of [...this.versions.keys()]) {
-      if (namespace === undefined || key.startsWith(`${namespace}/`)) this.versions.delete(key);
+    let changed = false;
+    for (const [key, version] of this.versions) {
+      if ((namespace === undefined || key.startsWith(`${namespace}/`)) && fresh.versions.get(key) !== version) {
+        this.versions.delete(key);
+        changed = true;
+      }
     }
-    for (const [key, version] of fresh.versions) this.versions.set(key, version);
+    for (const [key, version] of fresh.versions) {
+      if (this.versions.get(key) !== version) {
+        this.versions.set(key, version);
+        changed = true;
+      }
+    }
+    if (changed) this.changed();
   }
 }
 
