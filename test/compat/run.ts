@@ -10,7 +10,7 @@
 // proxy's answer; it does not fail the run. Exit 1 when a served release fails a column, its run
 // breaks, or a release could not be fetched for another reason (the proxy unreachable, say).
 import { spawn, execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
@@ -218,7 +218,7 @@ async function main(): Promise<number> {
     }
   })();
   const work = mkdtempSync(join(tmpdir(), 'chaingate-compat-'));
-  console.log(`compat: ${versions.length} kcm release(s) with ${apiserverVersion}; vitest reports and output in ${work}`);
+  console.log(`compat: ${versions.length} kcm release(s) with ${apiserverVersion}; vitest reports and output in ${work} (kept if a release fails)`);
   const rows: Row[] = [];
   for (const version of versions) {
     console.log(`\n== kcm ${version}`);
@@ -235,6 +235,7 @@ async function main(): Promise<number> {
   const ran = rows.filter((r) => r.kind === 'ran').length;
   const unserved = rows.filter((r) => r.kind === 'unserved').length;
   console.log(`compat: ${ran - failed.filter((r) => r.kind === 'ran').length} of ${ran} release(s) run passed every column, ${unserved} not served by the Go proxy${failed.length ? `; failed: ${failed.map((r) => r.version).join(', ')}` : ''} (${seconds} s; wrote ${out.startsWith(process.cwd() + sep) ? relative(process.cwd(), out) : out})`);
+  if (failed.length === 0) rmSync(work, { recursive: true, force: true });
   return failed.length > 0 ? 1 : 0;
 }
 
