@@ -11,20 +11,26 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { runServer, type RunningServer } from '../../src/server/run.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
-import { loadChainFiles } from '../../src/sources/chain-files.ts';
+import { loadChainSources } from '../../src/sources/chain-files.ts';
 import { admissionInput } from '../../src/server/admission-review.ts';
 import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
-import { DEFAULT_DECISION_OPTIONS } from '../../src/admission/types.ts';
+import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES, type UpgradePolicy } from '../../src/admission/types.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2_000);
-const chains = loadChainFiles('examples/chains');
+// Every example: the unversioned chains, and the versioned chain with its ServiceTemplates.
+const { chains, templates } = loadChainSources('examples');
+const templateVersion = (namespace: string, name: string) => templates.get(namespace, name);
+/** The policy of the request in flight (requests are sent one at a time): each run draws one. */
+let policy: UpgradePolicy = 'edge';
 const ROUTES: Array<[string, AdmittedKind]> = [
   ['/validate/clusterdeployments', 'ClusterDeployment'],
   ['/validate/multiclusterservices', 'MultiClusterService'],
   ['/validate/servicetemplatechains', 'ServiceTemplateChain'],
 ];
-const TEMPLATES = ['ingress-nginx-4-11-0', 'ingress-nginx-4-11-3', 'ingress-nginx-4-11-5', 'kyverno-3-2-0', 'kyverno-3-3-0', 'kyverno-3-4-0', 'nope'];
-const CHAINS = ['ingress-nginx-4-11', 'ingress-nginx-4-11-rollback', 'kyverno', 'missing', ''];
+const TEMPLATES = ['ingress-nginx-4-11-0', 'ingress-nginx-4-11-3', 'ingress-nginx-4-11-5', 'ingress-nginx-4-12-3', 'ingress-nginx-4-13-0', 'kyverno-3-2-0', 'kyverno-3-3-0', 'kyverno-3-4-0', 'nope'];
+const CHAINS = ['ingress-nginx-4-11', 'ingress-nginx-4-11-rollback', 'ingress-nginx-versioned', 'kyverno', 'missing', ''];
+/** Versions as users write them, semver edge cases among them. */
+const VERSIONS = ['4.11.3', '4.11.5', '4.12.3', '4.13.0', 'v4.13.0', '4.13', '1.2.3-rc.1+build', '01.2.3', '', 'latest', 'x'.repeat(300)];
 
 let server: RunningServer;
 let certDir: string;
@@ -36,7 +42,7 @@ beforeAll(async () => {
   server = await runServer({
     config: { ...DEFAULT_SERVE_CONFIG, host: '127.0.0.1', port: 0, healthPort: 0, certDir },
     logger: pino({ level: 'silent' }),
-    handler: { chains },
+    handler: { chains, templateVersions: templates, policy: () => policy },
   });
   agent = new Agent({ keepAlive: true, maxSockets: 16, ca: readFileSync(join(certDir, 'ca.crt')) });
 });
@@ -88,7 +94,7 @@ function checkAnswer(answer: { status: number; json: any }, sent: unknown, kind:
   const r = JSON.parse(JSON.stringify(sent)).request;
   const expected = r.kind.kind !== kind
     ? { allowed: false }
-    : decide(kind, admissionInput(r), { chains }, DEFAULT_DECISION_OPTIONS);
+    : decide(kind, admissionInput(r), { chains, templateVersion }, { ...DEFAULT_DECISION_OPTIONS, policy });
   expect(response.allowed).toBe(expected.allowed);
   if (!expected.allowed) expect(response.status?.message).toBe((expected as any).message);
   stats.decided++;
@@ -107,6 +113,7 @@ const service = fc.record(
     namespace: fc.constantFrom('', 'default', 'x'),
     template: mostly(fc.constantFrom(...TEMPLATES), fc.oneof(fc.string(), fc.integer() as fc.Arbitrary<any>)),
     templateChain: fc.oneof(fc.constantFrom(...CHAINS), fc.constant(undefined)),
+    version: mostly(fc.oneof(fc.constantFrom(...VERSIONS), fc.constant(undefined)), fc.oneof(fc.integer(), fc.constant(null), fc.object()) as fc.Arbitrary<any>),
   },
   { requiredKeys: [] },
 );
@@ -121,7 +128,7 @@ const owner = fc.record({
 const chainObject = fc.record({
   metadata: fc.record({ name: fc.constantFrom('c1', 'c2'), namespace: fc.constant('kcm-system') }),
   spec: mostly(
-    fc.record({ supportedTemplates: fc.array(fc.record({ name: fc.constantFrom(...TEMPLATES), availableUpgrades: fc.array(fc.record({ name: fc.constantFrom(...TEMPLATES) }), { maxLength: 3 }) }), { maxLength: 4 }) }),
+    fc.record({ supportedTemplates: fc.array(fc.record({ name: fc.constantFrom(...TEMPLATES), availableUpgrades: fc.array(fc.record({ name: fc.constantFrom(...TEMPLATES), version: fc.constantFrom(...VERSIONS) }, { requiredKeys: ['name'] }), { maxLength: 3 }) }), { maxLength: 4 }) }),
     fc.anything() as fc.Arbitrary<any>,
   ),
 });
@@ -147,7 +154,8 @@ const structured = fc.record({
 describe(`fuzzing the HTTPS admission server (${RUNS} runs per property)`, () => {
   it('answers structure-aware reviews with a 400 or the exact pure decision', async () => {
     await fc.assert(
-      fc.asyncProperty(structured, fc.constantFrom(...ROUTES), fc.nat(9), async (review, randomRoute, dice) => {
+      fc.asyncProperty(structured, fc.constantFrom(...ROUTES), fc.nat(9), fc.constantFrom(...UPGRADE_POLICIES), async (review, randomRoute, dice, drawn) => {
+        policy = drawn;
         // Usually the route the apiserver would pick for the kind; sometimes a wrong one.
         const [path, kind] = dice > 0 ? (ROUTES.find(([, k]) => k === review.request.kind.kind) ?? randomRoute) : randomRoute;
         checkAnswer(await post(path, JSON.stringify(review)), review, kind);
