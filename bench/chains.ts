@@ -17,6 +17,31 @@ export function trainChain(namespace: string, name: string, templates: number, p
   };
 }
 
+/**
+ * A versioned release train for kcm v1.6+'s sequential walk: template i upgrades to i+1, each
+ * entry carrying version 1.<i>.0. (Linear on purpose: kcm's own path search enumerates every
+ * simple path, so a train where each release may also skip one has Fibonacci-many paths, and
+ * neither kcm nor chaingate's copy of its search can finish past ~30 templates.)
+ */
+export function versionedTrainChain(namespace: string, name: string, templates: number, prefix = 'svc'): ServiceTemplateChain {
+  return {
+    apiVersion: 'k0rdent.mirantis.com/v1beta1',
+    kind: 'ServiceTemplateChain',
+    metadata: { name, namespace, resourceVersion: '1' },
+    spec: {
+      supportedTemplates: Array.from({ length: templates }, (_, i) => ({
+        name: templateName(prefix, i),
+        availableUpgrades: i + 1 < templates ? [{ name: templateName(prefix, i + 1), version: trainVersion(i + 1) }] : [],
+      })),
+    },
+  };
+}
+
+/** The version of versionedTrainChain's template i, as its ServiceTemplate would resolve it. */
+export function trainVersion(i: number): string {
+  return `1.${i}.0`;
+}
+
 export function templateName(prefix: string, i: number): string {
   return `${prefix}-${String(i).padStart(6, '0')}`;
 }

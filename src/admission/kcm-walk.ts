@@ -129,6 +129,8 @@ export function simulateKcmWalk(
   // Each step raises the semver version and a jump lands on the target, so the walk is short;
   // the bound only guards against a bug turning into a hung request.
   for (let guard = 0; guard < 100_000; guard++) {
+    // At the target kcm stays: nothing lies in (desired, desired], and a jump lands where it is.
+    if (current.template === target.template && current.version === target.version) return { steps };
     const paths = pathsFrom(current.template);
     if (!paths) return { problem: `kcm stops: the chain does not list ${current.template}, so kcm cannot compute its upgrade paths` };
     const facts = new PathFactsMemo(parseSemVer(current.version), parseSemVer(target.version), target.version);
@@ -143,4 +145,28 @@ export function simulateKcmWalk(
     current = next;
   }
   return { problem: 'kcm walk did not settle' };
+}
+
+/** Walks remembered per chain: an upgrade wave asks the same walk of many objects. */
+const WALK_MEMO = 256;
+const walkMemo = new WeakMap<object, Map<string, WalkResult>>();
+
+/**
+ * simulateKcmWalk over one chain, remembered per (deployed state, target): chains are
+ * immutable, so a replaced chain is a new object and its walks are forgotten with it.
+ */
+export function memoisedKcmWalk(
+  chain: { kcmPaths(template: string): readonly KcmUpgradePath[] | undefined },
+  from: DeployedState,
+  target: DeployedState,
+): WalkResult {
+  let memo = walkMemo.get(chain);
+  if (!memo) walkMemo.set(chain, (memo = new Map()));
+  const key = `${from.template}\u0000${from.version}\u0000${target.template}\u0000${target.version}`;
+  const known = memo.get(key);
+  if (known) return known;
+  const result = simulateKcmWalk((t) => chain.kcmPaths(t), from, target);
+  if (memo.size >= WALK_MEMO) memo.delete(memo.keys().next().value!);
+  memo.set(key, result);
+  return result;
 }

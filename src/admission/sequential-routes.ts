@@ -4,7 +4,7 @@
 import type { TemplateChain, ReachableUpgrade } from '../graph/template-chain.ts';
 import { compareNames } from '../graph/chain-graph.ts';
 import { PathSearchTooLargeError } from '../graph/kcm-paths.ts';
-import { simulateKcmWalk, type DeployedState } from './kcm-walk.ts';
+import { memoisedKcmWalk, type DeployedState } from './kcm-walk.ts';
 
 /**
  * Walks simulated per service at most: a status must not cost seconds on a chain of a
@@ -36,7 +36,7 @@ export function sequentialRoutes(
         }
         let walk;
         try {
-          walk = simulateKcmWalk((t) => chain.kcmPaths(t), state, { template: destination, version: versionOf(destination) });
+          walk = memoisedKcmWalk(chain, state, { template: destination, version: versionOf(destination) });
         } catch (err) {
           if (err instanceof PathSearchTooLargeError) {
             complete = false;

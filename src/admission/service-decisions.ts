@@ -10,7 +10,7 @@ import type { ChainLookup } from '../graph/chain-registry.ts';
 import type { TemplateChain } from '../graph/template-chain.ts';
 import { PathSearchTooLargeError } from '../graph/kcm-paths.ts';
 import { semVerEqual } from '../model/semver.ts';
-import { simulateKcmWalk, type DeployedState } from './kcm-walk.ts';
+import { memoisedKcmWalk, type DeployedState } from './kcm-walk.ts';
 import { templateVersion } from './service-versions.ts';
 
 /** Namespace in which the services of an object look up their chains. */
@@ -240,7 +240,7 @@ function checkSequential(
   }
   let walk;
   try {
-    walk = simulateKcmWalk((template) => chain.kcmPaths(template), current, target);
+    walk = memoisedKcmWalk(chain, current, target);
   } catch (err) {
     if (err instanceof PathSearchTooLargeError) return `${prefix}: ${err.message}, so chaingate cannot predict kcm's walk; upgrade one declared edge at a time or use a chain with fewer alternative routes`;
     throw err;

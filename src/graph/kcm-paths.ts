@@ -55,23 +55,51 @@ export function entryOf(name: string, version: string | undefined): ChainEntry {
   return { name, version: declared === '' ? name : declared, declaredVersion: declared };
 }
 
-/** A chain's entries indexed for kcm's search: built once per chain, searched from any template. */
+/** One upgrade of a template, with the integers the search works on. */
+interface IndexedEntry {
+  entry: ChainEntry;
+  /** The entry's identity for kcm's "not twice on one path" check: name and declared version. */
+  id: number;
+  /** The target template's index (every name gets one, listed or not). */
+  target: number;
+}
+
+/**
+ * A chain's entries indexed for kcm's search: built once per chain, searched from any template.
+ * Names and entries are numbered so that the search marks arrays, not string sets: on a
+ * 1,000-template chain that made a search from its first template about 3x faster.
+ */
 export class KcmPathSearch {
-  /** As kcm's map: a template listed twice is known by its last entry. */
-  private readonly byName = new Map<string, Array<{ entry: ChainEntry; id: string }>>();
+  private readonly index = new Map<string, number>();
+  private readonly names: string[] = [];
+  /** Per template index: its upgrades when it is a supported template (as kcm's map, the last listing wins). */
+  private readonly upgrades: Array<IndexedEntry[] | undefined> = [];
+  private entryIds = 0;
   private readonly budget: number;
 
   constructor(supportedTemplates: readonly SupportedTemplate[], budget = KCM_PATH_SEARCH_BUDGET) {
     this.budget = budget;
+    const ids = new Map<string, number>();
     for (const template of supportedTemplates) {
-      this.byName.set(
-        template.name,
-        (template.availableUpgrades ?? []).map((u) => {
-          const entry = entryOf(u.name, u.version);
-          return { entry, id: `${entry.name}\u0000${entry.declaredVersion}` };
-        }),
-      );
+      const list = (template.availableUpgrades ?? []).map((u) => {
+        const entry = entryOf(u.name, u.version);
+        const key = `${entry.name}\u0000${entry.declaredVersion}`;
+        let id = ids.get(key);
+        if (id === undefined) ids.set(key, (id = this.entryIds++));
+        return { entry, id, target: this.indexOf(entry.name) };
+      });
+      this.upgrades[this.indexOf(template.name)] = list;
     }
+  }
+
+  private indexOf(name: string): number {
+    let i = this.index.get(name);
+    if (i === undefined) {
+      i = this.names.length;
+      this.index.set(name, i);
+      this.names.push(name);
+    }
+    return i;
   }
 
   /**
@@ -79,39 +107,39 @@ export class KcmPathSearch {
    * supported template (kcm's "template not found", which stops its whole reconcile).
    */
   from(from: string): KcmUpgradePath[] | undefined {
-    const byName = this.byName;
-    if (!byName.has(from)) return undefined;
-    const budget = this.budget;
-    const best = new Map<string, PathCell>();
-    const order: string[] = [];
-    const visited = new Set<string>();
-    /** Entries on the current path (name + declared version), as kcm's slices.ContainsFunc checks. */
-    const onPath = new Set<string>();
+    const start = this.index.get(from);
+    if (start === undefined || !this.upgrades[start]) return undefined;
+    const { upgrades, budget } = this;
+    const best: Array<PathCell | undefined> = new Array(this.names.length);
+    const order: number[] = [];
+    const visited = new Uint8Array(this.names.length);
+    /** Entries on the current path, as kcm's slices.ContainsFunc checks. */
+    const onPath = new Uint8Array(this.entryIds);
     let followed = 0;
 
-    const expand = (current: string, path: PathCell | undefined): void => {
-      if (visited.has(current)) return;
-      const upgrades = byName.get(current);
-      if (!upgrades) return;
-      visited.add(current);
+    const expand = (current: number, path: PathCell | undefined): void => {
+      if (visited[current]) return;
+      const list = upgrades[current];
+      if (!list) return;
+      visited[current] = 1;
       const length = (path?.length ?? 0) + 1;
-      for (const { entry, id } of upgrades) {
-        if (onPath.has(id)) continue;
+      for (const { entry, id, target } of list) {
+        if (onPath[id]) continue;
         if (++followed > budget) {
           throw new PathSearchTooLargeError(`kcm's path search from ${from} follows more than ${budget.toLocaleString('en-US')} paths in this chain`);
         }
         const cell: PathCell = { entry, previous: path, length };
-        const kept = best.get(entry.name);
-        if (!kept) order.push(entry.name);
-        if (!kept || length > kept.length) best.set(entry.name, cell);
-        onPath.add(id);
-        expand(entry.name, cell);
-        onPath.delete(id);
+        const kept = best[target];
+        if (!kept) order.push(target);
+        if (!kept || length > kept.length) best[target] = cell;
+        onPath[id] = 1;
+        expand(target, cell);
+        onPath[id] = 0;
       }
-      visited.delete(current);
+      visited[current] = 0;
     };
-    expand(from, undefined);
-    return order.map((destination) => ({ destination, last: best.get(destination)! }));
+    expand(start, undefined);
+    return order.map((target) => ({ destination: this.names[target]!, last: best[target]! }));
   }
 }
 

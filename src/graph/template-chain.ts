@@ -12,7 +12,7 @@ import type { BudgetedGraph, GraphBudget } from './graph-budget.ts';
 import { entryOf, KcmPathSearch, type ChainEntry, type KcmUpgradePath } from './kcm-paths.ts';
 
 /** How many templates' kcm paths one chain remembers: a walk revisits a few, and a long chain's paths are large. */
-const KCM_PATHS_MEMO = 16;
+const KCM_PATHS_MEMO = 64;
 
 export { compareNames, type ReachableUpgrade };
 

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { ensureTools, repoRoot, run } from '../cluster/control-plane.ts';
+import { kcmCrds } from '../kcm/crds.ts';
 import { WEBHOOKS, webhookConfiguration } from '../../src/kube/webhook-configuration.ts';
 import { serveCommand } from '../../src/cli/serve.ts';
 
@@ -346,8 +347,8 @@ describe('non-default values', () => {
       'servicetemplatechains.k0rdent.mirantis.com', 'servicetemplates.k0rdent.mirantis.com',
     ]);
     for (const crd of crds) expect(crd.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
-    // Verbatim copies of the fixtures.
-    const upstream = parse(readFileSync(join(repoRoot, '..', 'shared', 'kcm-crds', 'v1.11.4', 'servicetemplatechains.yaml'), 'utf8'));
+    // Verbatim copies of kcm v1.11.4's own CRDs (from its Go module).
+    const upstream = parse(readFileSync(join(kcmCrds('v1.11.4'), 'k0rdent.mirantis.com_servicetemplatechains.yaml'), 'utf8'));
     expect(one(objects, 'CustomResourceDefinition', 'servicetemplatechains.k0rdent.mirantis.com')).toEqual(upstream);
   });
 
