@@ -47,12 +47,24 @@ async function up(args: string[]): Promise<void> {
   closeSync(logFd);
   const message = await new Promise<ServeMessage>((done) => {
     child.once('message', (m) => done(m as ServeMessage));
-    child.once('exit', (code) => done({ ok: false, error: `serve process exited (code ${code}); see ${serveLog}` }));
+    // No message (serve died, or its report was cut off): the reason is in its log, written before it exits.
+    child.once('exit', (code, signal) => done({ ok: false, error: `serve process exited (${signal ?? `code ${code}`}) before the control plane was up:\n${logTail(serveLog)}` }));
   });
-  child.disconnect();
+  // serve disconnects itself after reporting; disconnecting a closed channel throws (and hid the reason).
+  if (child.connected) child.disconnect();
   child.unref();
   if (!message.ok) throw new Error(message.error);
   printEnv(message.state);
+}
+
+function logTail(file: string, lines = 40): string {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8').trimEnd();
+  } catch {
+    // no log
+  }
+  return text ? text.split('\n').slice(-lines).join('\n') : `(nothing in ${file})`;
 }
 
 function crdOption(args: string[]): string | undefined {
@@ -74,17 +86,28 @@ function printEnv(state: State): void {
 
 /** The detached owner: starts the control plane, reports to `up` over IPC, then waits for SIGTERM. */
 async function serve(args: string[]): Promise<void> {
-  const report = (m: ServeMessage): void => {
-    process.send?.(m);
-    if (process.connected) process.disconnect();
-  };
+  // Disconnect only once the message is written: disconnecting at once closes the channel under a
+  // write still queued (a long message, such as kubectl's list of what is wrong with 400 CRDs), and
+  // `up` saw only that serve had exited.
+  const report = (m: ServeMessage): Promise<void> =>
+    new Promise((resolve) => {
+      const disconnect = (): void => {
+        if (process.connected) process.disconnect();
+        resolve();
+      };
+      if (!process.send || !process.connected) return disconnect();
+      process.send(m, undefined, {}, disconnect);
+    });
   let cp: ControlPlane;
   try {
     cp = await startControlPlane({ crdDir: crdOption(args) });
     await copyFile(cp.kubeconfig, kubeconfigPath);
   } catch (err) {
-    report({ ok: false, error: err instanceof Error ? err.message : String(err) });
+    const error = err instanceof Error ? err.message : String(err);
+    // Also in serve.log (this process's stderr, a file: written at once), for `up` to show if the message is lost.
+    console.error(error);
     process.exitCode = 1;
+    await report({ ok: false, error });
     return;
   }
   const state: State = { pid: process.pid, dir: cp.dir, server: cp.server, kubeconfig: kubeconfigPath };
@@ -101,8 +124,8 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
-  report({ ok: true, state });
   console.log(`control plane up at ${cp.server} (dir ${cp.dir})`);
+  await report({ ok: true, state });
 }
 
 async function down(): Promise<void> {
@@ -173,6 +196,6 @@ if (!handler) {
 try {
   await handler(rest);
 } catch (err) {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
+  // Exit once the reason is written (stderr may be a pipe).
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`, () => process.exit(1));
 }
