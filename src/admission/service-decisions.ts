@@ -133,6 +133,20 @@ function checkChangedService(key: string, before: Service, after: Service, scope
 
 /** Rule 3: the new target must be admitted, from what kcm has deployed, by the policy. */
 function checkTargetChange(key: string, before: Service, after: Service, scope: ServiceScope): string | undefined {
+  const reported = scope.context.deployedStates?.(scope.kind, scope.objectNamespace, scope.objectName, key) ?? [];
+  // The common case, answered without versions or messages: a template moved one declared edge
+  // (or anywhere reachable) under the edge policies. Everything else, and every refusal, takes
+  // the full path below, so its words are the same either way.
+  const policy = scope.options.policy;
+  if (reported.length === 0 && policy !== 'sequential' && !after.version && !before.version && after.templateChain && before.template !== after.template) {
+    const resolved = resolveInScope(scope, after.templateChain);
+    if ('chain' in resolved) {
+      const { chain } = resolved;
+      if (chain.supports(before.template) && (chain.hasEdge(before.template, after.template) || (policy === 'reachable' && chain.isReachable(before.template, after.template)))) {
+        return undefined;
+      }
+    }
+  }
   const requested = after.version ? `${after.template} (version ${after.version})` : after.template;
   const fromText = before.version ? `${before.template} (version ${before.version})` : before.template;
   const prefix = `service ${key} can't be upgraded from ${fromText} to ${requested}`;
@@ -143,8 +157,6 @@ function checkTargetChange(key: string, before: Service, after: Service, scope: 
   const resolved = resolveInScope(scope, after.templateChain);
   if ('problem' in resolved) return `${prefix}: ${resolved.problem}`;
   const chain = resolved.chain;
-
-  const reported = scope.context.deployedStates?.(scope.kind, scope.objectNamespace, scope.objectName, key) ?? [];
   const starts = reported.length > 0 ? distinctStates(reported) : [{ template: before.template, version: serviceVersion(before, chain, scope) }];
   for (const current of starts) {
     const line = checkTargetFrom(key, prefix, current, after, chain, scope, reported.length > 0);

@@ -28,6 +28,7 @@ export class TemplateChain implements BudgetedGraph {
   private readonly budget: GraphBudget | undefined;
   private readonly kcmPathsMemo = new Map<string, KcmUpgradePath[] | undefined>();
   private kcmSearch: KcmPathSearch | undefined;
+  private entryVersionIndex: Map<string, string[]> | undefined;
 
   constructor(
     namespace: string,
@@ -158,12 +159,20 @@ export class TemplateChain implements BudgetedGraph {
   }
 
   /** The versions the chain's entries give `template` (its name where an entry has none), sorted. */
-  entryVersions(template: string): string[] {
-    const versions = new Set<string>();
-    for (const t of this.supportedTemplates) {
-      for (const upgrade of t.availableUpgrades ?? []) if (upgrade.name === template) versions.add(entryOf(upgrade.name, upgrade.version).version);
+  entryVersions(template: string): readonly string[] {
+    // Indexed on first use: decisions ask it for every changed service.
+    if (!this.entryVersionIndex) {
+      const index = new Map<string, Set<string>>();
+      for (const t of this.supportedTemplates) {
+        for (const upgrade of t.availableUpgrades ?? []) {
+          let versions = index.get(upgrade.name);
+          if (!versions) index.set(upgrade.name, (versions = new Set()));
+          versions.add(entryOf(upgrade.name, upgrade.version).version);
+        }
+      }
+      this.entryVersionIndex = new Map([...index].map(([name, versions]) => [name, [...versions].sort(compareNames)]));
     }
-    return [...versions].sort(compareNames);
+    return this.entryVersionIndex.get(template) ?? [];
   }
 
   nodes(): string[] {
