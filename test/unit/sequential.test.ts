@@ -243,3 +243,20 @@ describe('ServiceTemplates and ServiceSets from hostile objects', () => {
     expect(index.statesOf('ClusterDeployment', NS, 'demo', 'ingress/ingress')).toEqual([]);
   });
 });
+
+describe("kcm's generation, read from the ClusterDeployment CRD as released", () => {
+  it('v1.0.0 is classic, v1.11.4 sequential; a CRD without served versions is classic', async () => {
+    const { kcmCrds } = await import('../kcm/crds.ts');
+    const { generationOfCrd } = await import('../../src/kube/kcm-generation.ts');
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const crd = (version: string) => parse(readFileSync(`${kcmCrds(version)}/k0rdent.mirantis.com_clusterdeployments.yaml`, 'utf8'));
+    expect(generationOfCrd(crd('v1.0.0'))).toBe('classic');
+    expect(generationOfCrd(crd('v1.11.4'))).toBe('sequential');
+    const unserved = crd('v1.11.4');
+    for (const v of unserved.spec.versions) v.served = false;
+    expect(generationOfCrd(unserved)).toBe('classic');
+    expect(generationOfCrd(null)).toBe('classic');
+    expect(generationOfCrd({ spec: { versions: 'x' } })).toBe('classic');
+  });
+});
