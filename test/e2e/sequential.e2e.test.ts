@@ -145,4 +145,14 @@ describe('kcm v1.0.0 (classic kcm)', () => {
     expect(stderr).toContain("can't be upgraded from a to c: ServiceTemplateChain team-a/plain has no upgrade a -> c; direct upgrades from a: b; c is reachable in 2 steps: a -> b -> c (apply b first)");
     await ok(cluster, ['apply', '-f', '-'], clusterDeployment('dev', 'b', 'plain'));
   });
+
+  it('switches to sequential when kcm is upgraded to v1.6+ CRDs, without a restart', async () => {
+    // kcm's upgrade replaces its CRDs; chaingate re-reads the ClusterDeployment CRD every 30 s.
+    await ok(cluster, ['apply', '--server-side', '--force-conflicts', '-f', `${kcmCrds('v1.11.4')}/k0rdent.mirantis.com_clusterdeployments.yaml`]);
+    await eventually(() => metric(chaingate, 'chaingate_kcm_generation'), (m) => m === 'chaingate_kcm_generation{generation="sequential"} 1', {
+      timeoutMs: 45_000,
+      intervalMs: 1_000,
+      what: 'auto switching to sequential',
+    });
+  });
 });
