@@ -21,9 +21,10 @@ interface Shell {
   rewrite(command: string): string;
 }
 
+/** Runs a README command; its output is stdout and stderr in the order written, as a terminal shows them. */
 function runShell(shell: Shell, command: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile('bash', ['-c', shell.rewrite(command)], { cwd: repo, env: shell.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile('bash', ['-c', `exec 2>&1\n${shell.rewrite(command)}`], { cwd: repo, env: shell.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, output: `${stdout}\n${stderr}` });
     });
