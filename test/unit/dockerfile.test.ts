@@ -81,7 +81,10 @@ describe('Dockerfile', () => {
       expect(entrypoint.slice(1, -1)).toContain(flag);
       expect(pkg.scripts.start!.split(' ')).toContain(flag);
     }
-    expect(pkg.bin.chaingate).toBe('dist/cli/main.js');
+    // The package's commands go through the launcher, which runs dist/cli/main.js (installed)
+    // on Node 24; the image has Node 24 and starts dist/cli/main.js itself.
+    expect(pkg.bin.chaingate).toBe('bin/chaingate.cjs');
+    expect(readFileSync(join(repoRoot, 'bin', 'chaingate.cjs'), 'utf8')).toContain('dist/cli/main.js');
     expect(existsSync(join(repoRoot, 'src', 'cli', 'main.ts'))).toBe(true);
     const cmd = execForm(of(runtime, 'CMD').at(-1)!.args);
     expect(cmd[0]).toBe('serve');
