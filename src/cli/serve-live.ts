@@ -52,6 +52,7 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
       isLeader: () => !elector || elector.isLeader,
       resyncMs: config.resyncMs,
       chainsSynced: () => cache.readiness.every((check) => check.ready()),
+      statusWriter: config.statusWriter,
       routes: () => ({
         policy: cache.handlerDependencies.policy?.() ?? config.decisions.policy,
         templateVersion: (namespace, name) => cache.templates.get(namespace, name),

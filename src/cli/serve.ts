@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../admission/types.ts';
+import { STATUS_WRITERS } from '../controller/status-writer.ts';
 import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
 import type { RunningServer } from '../server/run.ts';
 import { EXIT_OK, UsageError, oneOf, parseFlags, type Command, type Io } from './command.ts';
@@ -35,6 +36,10 @@ Options:
   --upgrade-policy P            auto (default: sequential on kcm v1.6+, edge on older kcm), edge (one
                                 declared step), sequential (kcm's step-by-step walk, every step a
                                 declared edge) or reachable (any path in the chain)
+  --status-writer W             auto (default: status.servicesUpgradePaths while no other manager
+                                owns that field, e.g. kcm v1.6+'s controllers; else the annotation
+                                chaingate.k0rdent.mirantis.com/upgrade-paths), status, annotation
+                                or off
   --unchained-upgrades M        deny (default) or allow: a template or version change of a service
                                 that names no templateChain
   --system-namespace NS         where MultiClusterService chains live (default kcm-system)
@@ -66,6 +71,7 @@ Options:
       'system-namespace': { type: 'string' },
       'chain-deletion-protection': { type: 'string' },
       'unchained-upgrades': { type: 'string' },
+      'status-writer': { type: 'string' },
       'shutdown-delay-ms': { type: 'string' },
       'log-level': { type: 'string' },
       webhook: { type: 'string' },
@@ -104,6 +110,7 @@ Options:
         unchainedUpgrades: oneOf(values['unchained-upgrades'], UNCHAINED_UPGRADES, '--unchained-upgrades', 'deny'),
       },
       upgradePolicy: oneOf(values['upgrade-policy'], CONFIGURED_POLICIES, '--upgrade-policy', 'auto'),
+      statusWriter: oneOf(values['status-writer'], STATUS_WRITERS, '--status-writer', 'auto'),
       webhook: bool(values.webhook, '--webhook', true),
       controller: bool(values.controller, '--controller', true),
       leaderElection: bool(values['leader-election'], '--leader-election', false),

@@ -2,6 +2,7 @@
 import type { ConfiguredPolicy, DecisionOptions } from '../admission/types.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../admission/types.ts';
 import { DEFAULT_GRAPH_CACHE_SIZE } from '../graph/graph-budget.ts';
+import type { StatusWriter } from '../controller/status-writer.ts';
 
 export interface ServeConfig {
   host: string;
@@ -18,6 +19,8 @@ export interface ServeConfig {
   decisions: DecisionOptions;
   /** --upgrade-policy; `auto` sets decisions.policy from the kcm generation the cluster serves. */
   upgradePolicy: ConfiguredPolicy;
+  /** Where the controller publishes upgrades (see status-writer.ts). */
+  statusWriter: StatusWriter;
   logLevel: string;
   /** Serve admission (the HTTPS port). */
   webhook: boolean;
@@ -50,6 +53,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   namespaces: [],
   decisions: DEFAULT_DECISION_OPTIONS,
   upgradePolicy: 'auto',
+  statusWriter: 'auto',
   logLevel: 'info',
   webhook: true,
   controller: true,

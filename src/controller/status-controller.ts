@@ -8,9 +8,10 @@ import type { ChainRegistry } from '../graph/chain-registry.ts';
 import { parseServices } from '../model/parse.ts';
 import { chainKey, type OwnerKind } from '../model/resources.ts';
 import { computeUpgradePaths, type RouteOptions, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
-import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmClient, type KcmResource } from '../kube/client.ts';
+import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, UPGRADE_PATHS_OWNERS, type KcmClient, type KcmResource } from '../kube/client.ts';
 import { ResilientInformer } from '../kube/resilient-informer.ts';
 import { ReferenceIndex } from './reference-index.ts';
+import { UPGRADE_PATHS_ANNOTATION, type StatusWriter } from './status-writer.ts';
 import { WorkQueue } from './work-queue.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
@@ -34,7 +35,12 @@ export interface StatusControllerOptions {
   chainsSynced?: () => boolean;
   /** The policy in force and the template versions, read at each computation (auto may change). */
   routes?: () => RouteOptions;
+  /** Where the upgrades go (default auto: the status while no other manager owns the field, else the annotation). */
+  statusWriter?: StatusWriter;
 }
+
+/** chaingate's field manager name (client.ts sends it on every write). */
+const FIELD_MANAGER = 'chaingate';
 
 interface Tracked {
   kind: OwnerKind;
@@ -66,7 +72,12 @@ export class StatusController {
     const self = this;
     this.metrics = {
       reconciles: new Counter({ name: 'chaingate_controller_reconciles_total', help: 'Objects reconciled.', labelNames: ['kind'], registers }),
-      patches: new Counter({ name: 'chaingate_controller_status_patches_total', help: 'Status patches written.', labelNames: ['kind'], registers }),
+      patches: new Counter({
+        name: 'chaingate_controller_status_patches_total',
+        help: 'Upgrade paths written: target status (status.servicesUpgradePaths) or annotation (another manager owns that field).',
+        labelNames: ['kind', 'target'],
+        registers,
+      }),
       skipped: new Counter({ name: 'chaingate_controller_patches_skipped_total', help: 'Reconciles whose status was already up to date.', labelNames: ['kind'], registers }),
       errors: new Counter({ name: 'chaingate_controller_errors_total', help: 'Reconciles that failed (retried with backoff).', labelNames: ['kind'], registers }),
       depth: new Gauge({ name: 'chaingate_controller_queue_depth', help: 'Objects waiting to be reconciled.', registers, collect() { this.set(queue.depth); } }),
@@ -207,14 +218,30 @@ export class StatusController {
     const { paths, problems } = computeUpgradePaths(services, this.chainNamespace(kind, meta.namespace ?? ''), this.options.chains, this.options.routes?.());
     if (!leader) return;
     for (const problem of problems) await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
-    const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
-    if (samePaths(current, paths)) {
+    const writer = this.options.statusWriter ?? 'auto';
+    if (writer === 'off') return;
+    const owners = (meta as Record<string, unknown>)[UPGRADE_PATHS_OWNERS];
+    const someoneElse = Array.isArray(owners) && owners.some((owner) => owner !== FIELD_MANAGER);
+    const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
+    if (writer === 'status' || (writer === 'auto' && !someoneElse)) {
+      const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
+      if (samePaths(current, paths)) {
+        this.metrics.skipped.inc({ kind });
+        return;
+      }
+      await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } });
+      this.metrics.patches.inc({ kind, target: 'status' });
+      return;
+    }
+    // Another writer owns the field (or the annotation was asked for): leave the status alone.
+    const annotations = (object.metadata as { annotations?: Record<string, unknown> }).annotations;
+    const value = JSON.stringify(paths);
+    if (annotations?.[UPGRADE_PATHS_ANNOTATION] === value) {
       this.metrics.skipped.inc({ kind });
       return;
     }
-    const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
-    await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } });
-    this.metrics.patches.inc({ kind });
+    await this.options.client.patch(resource, meta.namespace, meta.name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } });
+    this.metrics.patches.inc({ kind, target: 'annotation' });
   }
 }
 

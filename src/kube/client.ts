@@ -189,6 +189,17 @@ export class KcmClient {
    * JSON merge patch of the status subresource. No resourceVersion is sent: the patch
    * names only the fields it owns, so it cannot conflict with other writers.
    */
+  /** A JSON merge patch of the object itself (chaingate's own annotation), as field manager chaingate. */
+  patch(resource: KcmResource, namespace: string | undefined, name: string, body: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
+    const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    const common = { group: GROUP, version: this.version, plural: resource.plural, name, body, fieldManager: 'chaingate' };
+    const request =
+      resource.namespaced && namespace
+        ? this.api.patchNamespacedCustomObject({ ...common, namespace }, options)
+        : this.api.patchClusterCustomObject(common, options);
+    return withTimeout(request as Promise<unknown>, timeoutMs, `patch ${resource.plural} ${namespace ?? ''}/${name}`);
+  }
+
   patchStatus(resource: KcmResource, namespace: string | undefined, name: string, body: unknown, timeoutMs = CALL_TIMEOUT_MS): Promise<unknown> {
     const options = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
     const common = { group: GROUP, version: this.version, plural: resource.plural, name, body, fieldManager: 'chaingate' };
@@ -222,6 +233,22 @@ export interface KubeList {
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
+/** Where stripBookkeeping leaves the field managers of status.servicesUpgradePaths (never sent anywhere). */
+export const UPGRADE_PATHS_OWNERS = 'chaingate/upgradePathsOwners';
+
+/** Field managers owning status.servicesUpgradePaths, from metadata.managedFields. */
+export function upgradePathsOwners(managedFields: unknown): string[] {
+  if (!Array.isArray(managedFields)) return [];
+  const owners: string[] = [];
+  for (const entry of managedFields) {
+    if (!isRecord(entry) || typeof entry.manager !== 'string') continue;
+    const fields = isRecord(entry.fieldsV1) ? entry.fieldsV1 : undefined;
+    const status = fields && isRecord(fields['f:status']) ? fields['f:status'] : undefined;
+    if (status && Object.hasOwn(status, 'f:servicesUpgradePaths')) owners.push(entry.manager);
+  }
+  return owners;
+}
+
 /**
  * The object without the bookkeeping nothing in chaingate reads (controller-runtime's
  * TransformStripManagedFields does the same); the object itself when it has none.
@@ -232,7 +259,11 @@ export function stripBookkeeping<T extends { metadata?: unknown }>(object: T): T
   const annotations = isRecord(meta.annotations) ? meta.annotations : undefined;
   const lastApplied = annotations !== undefined && Object.hasOwn(annotations, LAST_APPLIED);
   if (meta.managedFields === undefined && !lastApplied) return object;
-  const { managedFields: _managedFields, ...metadata } = meta;
+  const { managedFields, ...metadata } = meta;
+  // The one ownership fact chaingate reads: who owns status.servicesUpgradePaths (one writer
+  // per field). Kept as bare manager names, so the cache stays as lean as without them.
+  const owners = upgradePathsOwners(managedFields);
+  if (owners.length > 0) metadata[UPGRADE_PATHS_OWNERS] = owners;
   if (lastApplied) {
     const { [LAST_APPLIED]: _lastApplied, ...rest } = annotations;
     metadata.annotations = rest;

@@ -147,6 +147,7 @@ describe('default values', () => {
       '--health-port', '8081',
       '--upgrade-policy', 'auto',
       '--unchained-upgrades', 'deny',
+      '--status-writer', 'auto',
       '--system-namespace', 'kcm-system',
       '--chain-deletion-protection', 'true',
       '--log-level', 'info',
@@ -268,11 +269,12 @@ describe('default values', () => {
       }
     });
 
-    it('reads the kcm resources and writes only their status', () => {
+    it('reads the kcm resources and writes only their status and its own annotation', () => {
       const k0rdent = rules('ClusterRole').filter((r) => r.apiGroups.includes('k0rdent.mirantis.com'));
       expect(k0rdent).toEqual([
         { apiGroups: ['k0rdent.mirantis.com'], resources: ['servicetemplatechains', 'clusterdeployments', 'multiclusterservices', 'servicetemplates', 'servicesets'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['k0rdent.mirantis.com'], resources: ['clusterdeployments/status', 'multiclusterservices/status'], verbs: ['patch'] },
+        { apiGroups: ['k0rdent.mirantis.com'], resources: ['clusterdeployments', 'multiclusterservices'], verbs: ['patch'] },
       ]);
     });
 
@@ -289,7 +291,7 @@ describe('default values', () => {
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
         { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
       ]);
-      expect(rules('ClusterRole')).toHaveLength(6);
+      expect(rules('ClusterRole')).toHaveLength(7);
     });
 
     it('limits Lease and Secret access to one object each, except create, which RBAC cannot limit by name', () => {
