@@ -15,7 +15,7 @@ const ANNOTATION = 'chaingate.k0rdent.mirantis.com/upgrade-paths';
 describe('status writer: yields status.servicesUpgradePaths to another field manager', () => {
   let cluster: ControlPlane;
   let chaingate: ChaingateProcess;
-  const object = async (name: string) => JSON.parse(await ok(cluster, ['get', 'clusterdeployment', name, '-n', NS, '-o', 'json']));
+  const object = async (name: string) => JSON.parse(await ok(cluster, ['get', 'clusterdeployment', name, '-n', NS, '-o', 'json', '--show-managed-fields']));
   const owners = (o: { metadata: { managedFields?: Array<{ manager: string; fieldsV1?: { 'f:status'?: Record<string, unknown> } }> } }) =>
     (o.metadata.managedFields ?? []).filter((m) => m.fieldsV1?.['f:status']?.['f:servicesUpgradePaths'] !== undefined).map((m) => m.manager).sort();
 
