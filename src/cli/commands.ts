@@ -1,4 +1,5 @@
 // Command dispatch, separate from the entry point so tests can call it in-process.
+import { readFileSync } from 'node:fs';
 import { EXIT_OK, EXIT_USAGE, UsageError, processIo, type Command, type Io } from './command.ts';
 import { serveCommand } from './serve.ts';
 import { validateCommand } from './validate.ts';
@@ -9,20 +10,53 @@ import { ManifestError } from '../sources/manifest-files.ts';
 
 export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, webhookConfigCommand];
 
-const USAGE = `chaingate: upgrade-path gate for k0rdent services
+/** package.json's version; the same relative path from src/cli/ and from dist/cli/. */
+export function packageVersion(): string {
+  return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version);
+}
+
+const BUILT_IN: [string, string][] = [
+  ['help', 'print this help, or "help COMMAND" a command\'s'],
+  ['version', 'print the version (also --version)'],
+];
+const listed: [string, string][] = [...COMMANDS.map((c): [string, string] => [c.name, c.summary]), ...BUILT_IN];
+const width = Math.max(...listed.map(([name]) => name.length)) + 2;
+
+export const USAGE = `chaingate: upgrade-path gate for k0rdent services
 
 Usage: chaingate <command> [options]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join('\n')}
+${listed.map(([name, summary]) => `  ${name.padEnd(width)}${summary}`).join('\n')}
 
 Run "chaingate <command> --help" for a command's options.`;
 
 export async function main(args: string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined || name === '--help' || name === '-h') {
     io.stdout(USAGE);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === 'version') {
+    if (rest.length > 0) {
+      io.stderr(`chaingate ${name}: takes no arguments (got ${JSON.stringify(rest[0])})`);
+      return EXIT_USAGE;
+    }
+    io.stdout(`chaingate ${packageVersion()}`);
+    return EXIT_OK;
+  }
+  if (name === 'help') {
+    if (rest.length === 0) {
+      io.stdout(USAGE);
+      return EXIT_OK;
+    }
+    const topic = COMMANDS.find((c) => c.name === rest[0]);
+    if (!topic || rest.length > 1) {
+      io.stderr(`chaingate help: ${rest.length > 1 ? 'expected one command' : `unknown command ${JSON.stringify(rest[0])}`}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    io.stdout(topic.usage);
+    return EXIT_OK;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {

@@ -4,7 +4,7 @@ import { parseChain, parseServices, MalformedObjectError } from '../model/parse.
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { computeUpgradePaths, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
 import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, loadKubeConfig, preferredVersion, type KcmResource } from '../kube/client.ts';
-import { UsageError } from './command.ts';
+import { UsageError, requireReadableFile } from './command.ts';
 
 const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
   clusterdeployment: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
@@ -34,11 +34,12 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
   if (!entry || !name || rest.length > 0) {
     throw new UsageError(`expected clusterdeployment/NAME or multiclusterservice/NAME, got ${JSON.stringify(request.target)}`);
   }
+  if (request.kubeconfig) requireReadableFile(request.kubeconfig, '--kubeconfig');
   let kc;
   try {
     kc = loadKubeConfig(request.kubeconfig);
   } catch (err) {
-    throw new UsageError(`cannot load kubeconfig: ${(err as Error).message}`);
+    throw new UsageError(`${request.kubeconfig ? `--kubeconfig ${request.kubeconfig}` : 'kubeconfig'}: cannot load: ${(err as Error).message}`);
   }
   const client = new KcmClient(kc, await preferredVersion(kc));
   const namespace = entry.kind === 'ClusterDeployment' ? request.namespace : '';

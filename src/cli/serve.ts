@@ -8,91 +8,81 @@ import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../admission/types.ts';
 import { STATUS_WRITERS } from '../controller/status-writer.ts';
 import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
 import type { RunningServer } from '../server/run.ts';
-import { EXIT_OK, UsageError, oneOf, parseFlags, type Command, type Io } from './command.ts';
+import { EXIT_OK, UsageError, defineCommand, oneOf, requireReadableFile, type Io } from './command.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { settingsProblem } from '../certs/rotation.ts';
 
 /** The example chains shipped with chaingate: what `npm start` serves with no cluster. */
 export const EXAMPLE_CHAINS = fileURLToPath(new URL('../../examples/chains', import.meta.url));
 
-export const serveCommand: Command = {
+const D = DEFAULT_SERVE_CONFIG;
+const BOOL = ['true', 'false'] as const;
+
+export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'run the admission webhook',
-  usage: `Usage: chaingate serve [options]
-
-Without a cluster (no --kubeconfig, no KUBECONFIG, not in a pod) or with --chains, chains
+  synopsis: ['[options]'],
+  description: `Without a cluster (no --kubeconfig, no KUBECONFIG, not in a pod) or with --chains, chains
 come from files and nothing else is contacted; with neither, the example chains are served.
-
-Options:
-  --chains PATH                 offline mode: ServiceTemplateChains from files
-  --kubeconfig FILE             watch chains in this cluster (default: in-cluster or $KUBECONFIG)
-  --namespaces A,B              only watch chains in these namespaces (default: all)
-  --port N                      HTTPS admission port (default ${DEFAULT_SERVE_CONFIG.port})
-  --health-port N               HTTP /healthz, /readyz, /metrics port (default ${DEFAULT_SERVE_CONFIG.healthPort})
-  --host ADDRESS                listen address (default ${DEFAULT_SERVE_CONFIG.host})
-  --cert-dir DIR                tls.crt and tls.key, reloaded on change; generated when absent (default certs)
-  --dns-name NAME               extra SAN for a generated certificate (repeatable), e.g. chaingate.kcm-system.svc
-  --client-ca FILE              require client certificates signed by this CA (the API server's)
-  --upgrade-policy P            auto (default: sequential on kcm v1.6+, edge on older kcm), edge (one
-                                declared step), sequential (kcm's step-by-step walk, every step a
-                                declared edge) or reachable (any path in the chain)
-  --status-writer W             auto (default: status.servicesUpgradePaths while no other manager
-                                owns that field, e.g. kcm v1.6+'s controllers; else the annotation
-                                chaingate.k0rdent.mirantis.com/upgrade-paths), status, annotation
-                                or off
-  --unchained-upgrades M        deny (default) or allow: a template or version change of a service
-                                that names no templateChain
-  --system-namespace NS         where MultiClusterService chains live (default kcm-system)
-  --chain-deletion-protection B true (default) or false: refuse deleting chains still in use
-  --webhook=B                   serve admission on --port (default true)
-  --controller=B                publish status.servicesUpgradePaths (default true; needs a cluster)
-  --leader-election=B           only the holder of a Lease writes status (default false; the chart turns it on)
-  --leader-election-namespace NS  where the Lease lives (default $POD_NAMESPACE or kcm-system)
-  --resync-ms N                 full relist and recompute interval (default 300000)
-  --graph-cache-size N          chain graphs kept built, about 31 KiB each for 20 templates; the least
-                                recently used past N are rebuilt when next needed (default ${DEFAULT_SERVE_CONFIG.graphCacheSize})
-  --cert-mode MODE              files (default: --cert-dir) or self (CA in --cert-secret, caBundle patched)
-  --cert-secret NAME            self mode: Secret holding the CA and serving certificate
-  --webhook-configuration NAME  self mode: ValidatingWebhookConfiguration whose caBundle chaingate keeps current
-  --shutdown-delay-ms N         after SIGTERM, report not ready this long before closing (default 0)
-  --log-level LEVEL             ${LOG_LEVELS.join(', ')} (default info)`,
-  async run(args, io) {
-    const { values } = parseFlags(args, {
-      chains: { type: 'string' },
-      kubeconfig: { type: 'string' },
-      namespaces: { type: 'string' },
-      port: { type: 'string' },
-      'health-port': { type: 'string' },
-      host: { type: 'string' },
-      'cert-dir': { type: 'string' },
-      'dns-name': { type: 'string', multiple: true },
-      'client-ca': { type: 'string' },
-      'upgrade-policy': { type: 'string' },
-      'system-namespace': { type: 'string' },
-      'chain-deletion-protection': { type: 'string' },
-      'unchained-upgrades': { type: 'string' },
-      'status-writer': { type: 'string' },
-      'shutdown-delay-ms': { type: 'string' },
-      'log-level': { type: 'string' },
-      webhook: { type: 'string' },
-      controller: { type: 'string' },
-      'leader-election': { type: 'string' },
-      'leader-election-namespace': { type: 'string' },
-      'resync-ms': { type: 'string' },
-      'graph-cache-size': { type: 'string' },
-      'cert-mode': { type: 'string' },
-      'cert-secret': { type: 'string' },
-      'webhook-configuration': { type: 'string' },
-      // Hidden: self-mode rotation timing, so that tests can rotate in seconds.
-      'cert-validity-seconds': { type: 'string' },
-      'cert-renew-before-seconds': { type: 'string' },
-      'cert-overlap-seconds': { type: 'string' },
-      'cert-check-interval-ms': { type: 'string' },
-    });
-    if (values.help) {
-      io.stdout(this.usage);
-      return EXIT_OK;
-    }
+Offline, chaingate is ready as soon as it listens (there is nothing to wait for); with no
+ServiceTemplateChain in --chains it says so in a warn-level line, and refuses every target change.`,
+  options: {
+    chains: { type: 'string', arg: 'PATH', description: 'offline mode: ServiceTemplateChains from files' },
+    kubeconfig: { type: 'string', arg: 'FILE', defaultText: 'in-cluster or $KUBECONFIG', description: 'watch chains in this cluster' },
+    namespaces: { type: 'string', arg: 'A,B', defaultText: 'all', description: 'only watch chains in these namespaces' },
+    port: { type: 'string', arg: 'N', default: String(D.port), description: 'HTTPS admission port' },
+    'health-port': { type: 'string', arg: 'N', default: String(D.healthPort), description: 'HTTP /healthz, /readyz, /metrics port' },
+    host: { type: 'string', arg: 'ADDRESS', default: D.host, description: 'listen address' },
+    'cert-dir': { type: 'string', arg: 'DIR', default: D.certDir, description: 'tls.crt and tls.key, reloaded on change; generated when absent' },
+    'dns-name': { type: 'string', arg: 'NAME', multiple: true, description: 'extra SAN for a generated certificate (repeatable), e.g. chaingate.kcm-system.svc' },
+    'client-ca': { type: 'string', arg: 'FILE', description: "require client certificates signed by this CA (the API server's)" },
+    'upgrade-policy': {
+      type: 'string',
+      arg: 'P',
+      values: CONFIGURED_POLICIES,
+      default: 'auto',
+      description: "auto: sequential on kcm v1.6+, edge on older kcm; edge: one declared step; sequential: kcm's step-by-step walk, every step a declared edge; reachable: any path in the chain",
+    },
+    'status-writer': {
+      type: 'string',
+      arg: 'W',
+      values: STATUS_WRITERS,
+      default: 'auto',
+      description:
+        "auto: status.servicesUpgradePaths while no other manager owns that field (e.g. kcm v1.6+'s controllers), else the annotation chaingate.k0rdent.mirantis.com/upgrade-paths; status; annotation; off",
+    },
+    'unchained-upgrades': {
+      type: 'string',
+      arg: 'M',
+      values: UNCHAINED_UPGRADES,
+      default: 'deny',
+      description: 'a template or version change of a service that names no templateChain: refused or allowed',
+    },
+    'system-namespace': { type: 'string', arg: 'NS', default: D.decisions.systemNamespace, description: 'where MultiClusterService chains live' },
+    'chain-deletion-protection': { type: 'string', arg: 'B', values: BOOL, default: 'true', description: 'refuse deleting chains still in use' },
+    webhook: { type: 'string', arg: '=B', values: BOOL, default: 'true', description: 'serve admission on --port' },
+    controller: { type: 'string', arg: '=B', values: BOOL, default: 'true', description: 'publish status.servicesUpgradePaths; needs a cluster' },
+    'leader-election': { type: 'string', arg: '=B', values: BOOL, default: 'false', description: 'only the holder of a Lease writes status; the chart turns it on' },
+    'leader-election-namespace': { type: 'string', arg: 'NS', defaultText: '$POD_NAMESPACE or kcm-system', description: 'where the Lease lives' },
+    'resync-ms': { type: 'string', arg: 'N', default: String(D.resyncMs), description: 'full relist and recompute interval' },
+    'graph-cache-size': {
+      type: 'string',
+      arg: 'N',
+      default: String(D.graphCacheSize),
+      description: 'chain graphs kept built, about 31 KiB each for 20 templates; the least recently used past N are rebuilt when next needed',
+    },
+    'cert-mode': { type: 'string', arg: 'MODE', values: ['files', 'self'] as const, default: 'files', description: 'files: --cert-dir; self: CA in --cert-secret, caBundle patched' },
+    'cert-secret': { type: 'string', arg: 'NAME', description: 'self mode: Secret holding the CA and serving certificate' },
+    'webhook-configuration': { type: 'string', arg: 'NAME', description: 'self mode: ValidatingWebhookConfiguration whose caBundle chaingate keeps current' },
+    'shutdown-delay-ms': { type: 'string', arg: 'N', default: '0', description: 'after SIGTERM, report not ready this long before closing' },
+    'log-level': { type: 'string', arg: 'LEVEL', values: LOG_LEVELS, default: 'info', description: 'log lines at this level and above' },
+    // Hidden: self-mode rotation timing, so that tests can rotate in seconds.
+    'cert-validity-seconds': { type: 'string', hidden: true, description: '' },
+    'cert-renew-before-seconds': { type: 'string', hidden: true, description: '' },
+    'cert-overlap-seconds': { type: 'string', hidden: true, description: '' },
+    'cert-check-interval-ms': { type: 'string', hidden: true, description: '' },
+  },
+  async run({ values }, io) {
     const config: ServeConfig = {
       ...DEFAULT_SERVE_CONFIG,
       host: values.host ?? DEFAULT_SERVE_CONFIG.host,
@@ -140,6 +130,7 @@ Options:
     if (values['client-ca']) config.clientCAFile = values['client-ca'];
     if (values.chains) config.chains = values.chains;
     if (values.kubeconfig) config.kubeconfig = values.kubeconfig;
+    if (config.kubeconfig && !config.chains) requireReadableFile(config.kubeconfig, '--kubeconfig');
     const shutdownDelayMs = nonNegative(values['shutdown-delay-ms'], '--shutdown-delay-ms', 0);
 
     const logger = createLogger(config.logLevel);
@@ -158,9 +149,13 @@ Options:
       if (config.certMode === 'self') throw new UsageError('--cert-mode self needs a cluster (--kubeconfig, not --chains): the certificate lives in a Secret');
       const path = config.chains ?? EXAMPLE_CHAINS;
       if (!existsSync(path)) throw new UsageError(`--chains ${path}: no such file or directory`);
-      const [{ loadChainFiles }, { runServer }] = await Promise.all([import('../sources/chain-files.ts'), import('../server/run.ts')]);
+      const [{ loadChainFiles, noChainsMessage }, { runServer }] = await Promise.all([import('../sources/chain-files.ts'), import('../server/run.ts')]);
       const chains = loadChainFiles(path, { graphCacheSize: config.graphCacheSize });
       logger.info({ chains: chains.size, path, mode: 'offline' }, config.chains ? 'chains loaded from files' : 'no cluster configured: serving the example chains');
+      if (chains.size === 0) {
+        // Offline there is nothing to wait for, so chaingate is ready now: say loudly what that means.
+        logger.warn({ chains: 0, path, mode: 'offline' }, `${noChainsMessage(path)}: every change of a service's template or chain will be refused`);
+      }
       server = await runServer({ config, logger, handler: { chains } });
     }
     await waitForSignal(io);
@@ -169,7 +164,7 @@ Options:
     await stopSource();
     return EXIT_OK;
   },
-};
+});
 
 /** A kubeconfig was given, or one is at hand (KUBECONFIG, or running in a pod). */
 export function liveModeRequested(config: ServeConfig): boolean {

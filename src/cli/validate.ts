@@ -1,61 +1,75 @@
 // `chaingate validate`: the webhook's decision, offline, for CI pipelines and pre-commit hooks.
 import { decide, ADMITTED_KINDS, type AdmittedKind } from '../admission/decide.ts';
 import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES, UPGRADE_POLICIES, type AdmissionInput } from '../admission/types.ts';
-import { loadChainSources } from '../sources/chain-files.ts';
+import { requireChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
-import { EXIT_DENIED, EXIT_OK, UsageError, oneOf, parseFlags, requireFlag, type Command } from './command.ts';
+import { EXIT_DENIED, EXIT_OK, UsageError, defineCommand, oneStdin, requireFlag } from './command.ts';
 
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: 'validate',
   summary: 'decide offline whether a change would be admitted',
-  usage: `Usage: chaingate validate --chains DIR --new FILE [--old FILE] [options]
-
-Decides, without a cluster, what the chaingate webhook would answer for the change from
---old to --new (no --old means CREATE). The kind comes from the --new object.
-
-Options:
-  --chains PATH            ServiceTemplateChain manifests (file or directory, YAML or JSON);
-                           ServiceTemplates found there give templates their versions
-  --new FILE               the object as it would be applied
-  --old FILE               the object as it is now (omit for a new object)
-  --upgrade-policy P       edge (default: one declared step), sequential (kcm v1.6+'s step-by-step
-                           walk, every step a declared edge) or reachable (any path)
-  --unchained-upgrades M   deny (default) or allow: changes of services without templateChain
-  --system-namespace NS    where MultiClusterService chains live (default kcm-system)
-  --namespace NS           namespace for objects without metadata.namespace (default "default")
-
-Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.`,
-  async run(args, io) {
-    const { values } = parseFlags(args, {
-      chains: { type: 'string' },
-      new: { type: 'string' },
-      old: { type: 'string' },
-      'upgrade-policy': { type: 'string' },
-      'unchained-upgrades': { type: 'string' },
-      'system-namespace': { type: 'string' },
-      namespace: { type: 'string' },
-    });
-    if (values.help) {
-      io.stdout(this.usage);
-      return EXIT_OK;
-    }
-    const defaultNamespace = values.namespace ?? 'default';
-    const policy = oneOf(values['upgrade-policy'], UPGRADE_POLICIES, '--upgrade-policy', 'edge');
-    const unchainedUpgrades = oneOf(values['unchained-upgrades'], UNCHAINED_UPGRADES, '--unchained-upgrades', 'deny');
-    const { chains, templates } = loadChainSources(requireFlag(values.chains, '--chains'), { defaultNamespace });
-    const after = readSingleManifest(requireFlag(values.new, '--new')).object;
-    const before = values.old ? readSingleManifest(values.old).object : undefined;
+  synopsis: ['--chains PATH --new FILE [--old FILE] [options]'],
+  description: `Decides, without a cluster, what the chaingate webhook would answer for the change from
+--old to --new (no --old means CREATE). The kind comes from the --new object; an UPDATE
+keeps kind, namespace and name. A FILE (or PATH) of - is read from stdin (one of them at most).`,
+  options: {
+    chains: {
+      type: 'string',
+      arg: 'PATH',
+      description: 'ServiceTemplateChain manifests (file or directory, YAML or JSON); ServiceTemplates found there give templates their versions',
+    },
+    new: { type: 'string', arg: 'FILE', description: 'the object as it would be applied' },
+    old: { type: 'string', arg: 'FILE', description: 'the object as it is now (omit for a new object)' },
+    'upgrade-policy': {
+      type: 'string',
+      arg: 'P',
+      values: UPGRADE_POLICIES,
+      default: 'edge',
+      description: "edge: one declared step; sequential: kcm v1.6+'s step-by-step walk, every step a declared edge; reachable: any path",
+    },
+    'unchained-upgrades': {
+      type: 'string',
+      arg: 'M',
+      values: UNCHAINED_UPGRADES,
+      default: 'deny',
+      description: 'a template or version change of a service that names no templateChain: refused or allowed',
+    },
+    'system-namespace': { type: 'string', arg: 'NS', default: DEFAULT_DECISION_OPTIONS.systemNamespace, description: 'where MultiClusterService chains live' },
+    namespace: { type: 'string', arg: 'NS', default: 'default', defaultText: '"default"', description: 'namespace for objects (and chains) without metadata.namespace' },
+  },
+  footer: 'Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.',
+  async run({ values }, io) {
+    const defaultNamespace = values.namespace;
+    const policy = values['upgrade-policy'];
+    const chainsPath = requireFlag(values.chains, '--chains');
+    const newPath = requireFlag(values.new, '--new');
+    oneStdin({ '--chains': chainsPath, '--new': newPath, '--old': values.old });
+    const read = { stdin: io.stdin };
+    const { chains, templates } = requireChainSources(chainsPath, { defaultNamespace, flag: '--chains', ...read });
+    const after = readSingleManifest(newPath, { flag: '--new', ...read }).object;
+    const before = values.old ? readSingleManifest(values.old, { flag: '--old', ...read }).object : undefined;
     const kind = after.kind as string;
     if (!(ADMITTED_KINDS as readonly string[]).includes(kind)) {
       throw new UsageError(`--new is a ${kind}; chaingate admits ${ADMITTED_KINDS.join(', ')}`);
     }
     if (before && before.kind !== kind) throw new UsageError(`--old is a ${String(before.kind)} but --new is a ${kind}`);
-    const metadata = (after.metadata ?? {}) as { name?: unknown; namespace?: unknown };
-    const namespace = kind === 'MultiClusterService' ? '' : typeof metadata.namespace === 'string' ? metadata.namespace : defaultNamespace;
+    const namespace = namespaceOf(after, kind, defaultNamespace);
+    const name = nameOf(after);
+    if (before) {
+      // The API server sends an UPDATE only for the same object: another name is another object.
+      const oldNamespace = namespaceOf(before, kind, defaultNamespace);
+      const oldName = nameOf(before);
+      if (oldNamespace !== namespace || oldName !== name) {
+        const id = (ns: string, n: string) => `${kind} ${ns ? `${ns}/` : ''}${n || '(no name)'}`;
+        throw new UsageError(
+          `--old is ${id(oldNamespace, oldName)} but --new is ${id(namespace, name)}: an UPDATE keeps kind, namespace and name (omit --old to check a CREATE)`,
+        );
+      }
+    }
     const input: AdmissionInput = {
       operation: before ? 'UPDATE' : 'CREATE',
       namespace,
-      name: typeof metadata.name === 'string' ? metadata.name : '',
+      name,
       object: withNamespace(after, namespace),
       oldObject: before ? withNamespace(before, namespace) : undefined,
     };
@@ -63,8 +77,8 @@ Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.`,
     const decision = decide(kind as AdmittedKind, input, context, {
       ...DEFAULT_DECISION_OPTIONS,
       policy,
-      unchainedUpgrades,
-      systemNamespace: values['system-namespace'] ?? DEFAULT_DECISION_OPTIONS.systemNamespace,
+      unchainedUpgrades: values['unchained-upgrades'],
+      systemNamespace: values['system-namespace'],
     });
     for (const warning of decision.warnings ?? []) io.stderr(`Warning: ${warning}`);
     // Which rule answered an upgrade, since the webhook's `auto` may differ from this offline default.
@@ -77,11 +91,26 @@ Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.`,
     io.stderr(`denied: ${input.operation} ${kind} ${describe(input)}${under}\n${decision.message ?? ''}`);
     return EXIT_DENIED;
   },
-};
+});
+
+function metadataOf(object: Record<string, unknown>): { name?: unknown; namespace?: unknown } {
+  return (typeof object.metadata === 'object' && object.metadata !== null ? object.metadata : {}) as { name?: unknown; namespace?: unknown };
+}
+
+function namespaceOf(object: Record<string, unknown>, kind: string, defaultNamespace: string): string {
+  if (kind === 'MultiClusterService') return ''; // cluster-scoped
+  const { namespace } = metadataOf(object);
+  return typeof namespace === 'string' && namespace !== '' ? namespace : defaultNamespace;
+}
+
+function nameOf(object: Record<string, unknown>): string {
+  const { name } = metadataOf(object);
+  return typeof name === 'string' ? name : '';
+}
 
 function withNamespace(object: Record<string, unknown>, namespace: string): Record<string, unknown> {
   if (!namespace) return object;
-  const metadata = (typeof object.metadata === 'object' && object.metadata !== null ? object.metadata : {}) as Record<string, unknown>;
+  const metadata = metadataOf(object) as Record<string, unknown>;
   return { ...object, metadata: { ...metadata, namespace: metadata.namespace ?? namespace } };
 }
 

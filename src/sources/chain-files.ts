@@ -2,10 +2,10 @@
 // files are skipped, so a directory of mixed manifests (a GitOps repo) can be pointed at.
 import { parseChain, MalformedObjectError } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
-import { ManifestError, readManifests } from './manifest-files.ts';
+import { ManifestError, readManifests, type ReadOptions } from './manifest-files.ts';
 import { TemplateVersions } from '../graph/deployment-index.ts';
 
-export interface ChainFileOptions {
+export interface ChainFileOptions extends ReadOptions {
   /** Namespace for chains whose metadata has none (as kubectl apply would do). */
   defaultNamespace?: string;
   /** How many chain graphs stay built (see GraphBudget). */
@@ -27,7 +27,7 @@ export function loadChainSources(path: string, options: ChainFileOptions = {}): 
   const registry = new ChainRegistry({ graphCacheSize: options.graphCacheSize });
   const templates = new TemplateVersions();
   const seen = new Map<string, string>();
-  for (const { object, source } of readManifests(path)) {
+  for (const { object, source } of readManifests(path, options)) {
     if (object.kind === 'ServiceTemplate') {
       if (!templates.set(object, options.defaultNamespace ?? 'default')) throw new ManifestError(`${source}: ServiceTemplate without metadata.name`);
       continue;
@@ -48,4 +48,14 @@ export function loadChainSources(path: string, options: ChainFileOptions = {}): 
     registry.set(chain);
   }
   return { chains: registry, templates };
+}
+
+/** Why a --chains path with no ServiceTemplateChain in it is refused: said the same way by every command. */
+export const noChainsMessage = (path: string) => `no ServiceTemplateChain found in ${path === '-' ? '(stdin)' : path}`;
+
+/** loadChainSources for the offline commands: a path with no chain (ServiceTemplates alone do not count) is bad input. */
+export function requireChainSources(path: string, options: ChainFileOptions = {}): ChainSources {
+  const sources = loadChainSources(path, options);
+  if (sources.chains.size === 0) throw new ManifestError(noChainsMessage(path));
+  return sources;
 }

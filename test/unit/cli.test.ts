@@ -412,7 +412,7 @@ describe('chaingate graph', () => {
     const empty = write('no-chains.yaml', 'kind: ConfigMap\nmetadata: {name: x}\n');
     const none = await cli('graph', '--chains', empty);
     expect(none.code).toBe(2);
-    expect(none.stderr).toContain('no ServiceTemplateChain found in --chains');
+    expect(none.stderr).toContain(`chaingate graph: no ServiceTemplateChain found in ${empty}\n`);
   });
 });
 
@@ -452,7 +452,10 @@ describe('chaingate usage', () => {
       const run = await cli(flag);
       expect(run.code).toBe(0);
       expect(run.stdout).toContain('Usage: chaingate <command> [options]');
-      for (const command of COMMANDS) expect(run.stdout).toContain(`  ${command.name.padEnd(10)} ${command.summary}`);
+      // One column for every summary, webhook-config's included.
+      const rows = COMMANDS.map((command) => run.stdout.split('\n').find((line) => line.startsWith(`  ${command.name} `)) ?? '');
+      COMMANDS.forEach((command, i) => expect(rows[i]).toMatch(new RegExp(`^  ${command.name} +${command.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)));
+      expect(new Set(rows.map((row, i) => row.indexOf(COMMANDS[i]!.summary))).size).toBe(1);
     }
   });
 
