@@ -154,7 +154,7 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       logger.info({ chains: chains.size, path, mode: 'offline' }, config.chains ? 'chains loaded from files' : 'no cluster configured: serving the example chains');
       if (chains.size === 0) {
         // Offline there is nothing to wait for, so chaingate is ready now: say loudly what that means.
-        logger.warn({ chains: 0, path, mode: 'offline' }, `${noChainsMessage(path)}: every change of a service's template or chain will be refused`);
+        logger.warn({ chains: 0, path, mode: 'offline' }, `${noChainsMessage(path)}: every change of ${config.decisions.unchainedUpgrades === 'deny' ? 'a' : 'a chained'} service's template will be refused`);
       }
       server = await runServer({ config, logger, handler: { chains } });
     }

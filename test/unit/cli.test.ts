@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -471,5 +471,129 @@ describe('chaingate usage', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^chaingate: unknown command "frobnicate"/);
     expect(run.stderr).toContain('Usage: chaingate <command>');
+  });
+});
+
+describe('CLI edges', () => {
+  const withStdin = async (stdin: string, ...args: string[]): Promise<Run> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(args, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stdin: () => stdin });
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  };
+  const usage = (run: Run, message: string) => {
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n')[0]).toBe(message);
+  };
+
+  it('help COMMAND prints that command\'s help; help with an unknown command exits 2', async () => {
+    for (const command of COMMANDS) expect(await cli('help', command.name)).toEqual({ code: 0, stdout: command.usage, stderr: '' });
+    const unknown = await cli('help', 'frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^chaingate help: unknown command "frobnicate"/);
+  });
+
+  it('--version and version print the package version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['version']]) expect(await cli(...args)).toEqual({ code: 0, stdout: `chaingate ${version}`, stderr: '' });
+    expect((await cli('version', 'extra')).code).toBe(2);
+  });
+
+  it('a missing file is named with its flag', async () => {
+    usage(await cli('validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', '/nonexistent.yaml'),
+      'chaingate validate: --new /nonexistent.yaml: no such file or directory');
+    usage(await cli('validate', '--chains', CHAINS, '--old', '/nonexistent.yaml', '--new', object('clusterdeployment')),
+      'chaingate validate: --old /nonexistent.yaml: no such file or directory');
+    usage(await cli('validate', '--chains', '/nonexistent', '--new', object('clusterdeployment')), 'chaingate validate: --chains /nonexistent: no such file or directory');
+    usage(await cli('paths', '--chains', CHAINS, '-f', '/nonexistent.yaml'), 'chaingate paths: -f /nonexistent.yaml: no such file or directory');
+    usage(await cli('graph', '--chains', '/nonexistent'), 'chaingate graph: --chains /nonexistent: no such file or directory');
+    usage(await cli('webhook-config', '--url', 'https://127.0.0.1:9443', '--ca', '/nonexistent'), 'chaingate webhook-config: --ca /nonexistent: no such file or directory');
+  });
+
+  it('serve --kubeconfig and paths --kubeconfig of a missing file: exit 2 naming the flag, before anything starts', async () => {
+    usage(await cli('serve', '--kubeconfig', '/nonexistent'), 'chaingate serve: --kubeconfig /nonexistent: no such file or directory');
+    usage(await cli('paths', 'clusterdeployment/demo', '--kubeconfig', '/nonexistent'), 'chaingate paths: --kubeconfig /nonexistent: no such file or directory');
+  });
+
+  it('- reads stdin for --new, --old and -f, and for --chains', async () => {
+    const upgrade = readFileSync(object('clusterdeployment-upgrade'), 'utf8');
+    const current = readFileSync(object('clusterdeployment'), 'utf8');
+    const allowed = { code: 0, stdout: 'allowed: UPDATE ClusterDeployment kcm-system/demo (policy edge)', stderr: '' };
+    expect(await withStdin(upgrade, 'validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', '-')).toEqual(allowed);
+    expect(await withStdin(current, 'validate', '--chains', CHAINS, '--old', '-', '--new', object('clusterdeployment-upgrade'))).toEqual(allowed);
+    // JSON on stdin too (stdin has no file name to tell).
+    expect(await withStdin(JSON.stringify(parse(upgrade)), 'validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', '-')).toEqual(allowed);
+    const paths = await withStdin(current, 'paths', '--chains', CHAINS, '-f', '-', '-o', 'json');
+    expect(paths.code).toBe(0);
+    expect(JSON.parse(paths.stdout).servicesUpgradePaths).toHaveLength(2);
+    const chains = readFileSync(join(CHAINS, 'ingress-nginx.yaml'), 'utf8');
+    const graph = await withStdin(chains, 'graph', '--chains', '-');
+    expect(graph.code).toBe(0);
+    expect(graph.stdout).toContain('subgraph c0["kcm-system/ingress-nginx-4-11"]');
+  });
+
+  it('only one flag may be - (there is one stdin)', async () => {
+    usage(await withStdin('', 'validate', '--chains', CHAINS, '--old', '-', '--new', '-'), 'chaingate validate: only one of --new, --old can be - (stdin)');
+    usage(await withStdin('', 'paths', '--chains', '-', '-f', '-'), 'chaingate paths: only one of --chains, --filename can be - (stdin)');
+    usage(await withStdin('kind: ClusterDeployment\nspec: [x\n', 'validate', '--chains', CHAINS, '--new', '-'),
+      'chaingate validate: --new (stdin): invalid YAML: line 2, column 7: this [ is never closed with ]');
+  });
+
+  it('JSON and YAML syntax errors give line and column', async () => {
+    const json = write('syntax.json', '{\n  "kind": "ClusterDeployment",\n  "metadata": {"name": "x"\n');
+    usage(await cli('validate', '--chains', CHAINS, '--new', json), `chaingate validate: --new ${json}: invalid JSON: line 4, column 1: Expected ',' or '}' after property value`);
+    const truncated = write('truncated.json', '{"kind": "ClusterDeployment", "spec": [');
+    usage(await cli('validate', '--chains', CHAINS, '--new', truncated), `chaingate validate: --new ${truncated}: invalid JSON: line 1, column 40: Unexpected end of JSON input`);
+    const token = write('token.json', '{\n"kind": tru\n}');
+    usage(await cli('validate', '--chains', CHAINS, '--new', token), `chaingate validate: --new ${token}: invalid JSON: line 2, column 9: unexpected character "t"`);
+    // An unclosed [ at the end of the file: the [ itself, not the empty line after it.
+    const yaml = write('unclosed.yaml', 'kind: ClusterDeployment\nmetadata: {name: x}\nspec: [unclosed\n\n');
+    usage(await cli('validate', '--chains', CHAINS, '--new', yaml), `chaingate validate: --new ${yaml}: invalid YAML: line 3, column 7: this [ is never closed with ]`);
+    const indent = write('indent.yaml', 'kind: ClusterDeployment\nmetadata:\n  name: x\n namespace: y\n');
+    expect((await cli('validate', '--chains', CHAINS, '--new', indent)).stderr).toMatch(new RegExp(`^chaingate validate: --new ${indent}: invalid YAML: line 4, column \\d+: `));
+    const chainFile = write('chains-bad.json', '{"kind": "ServiceTemplateChain",}');
+    usage(await cli('graph', '--chains', chainFile), `chaingate graph: --chains ${chainFile}: invalid JSON: line 1, column 33: Expected double-quoted property name`);
+  });
+
+  it('an UPDATE between two different objects is refused (kind, namespace and name must match)', async () => {
+    const bare = write('bare.yaml', readFileSync(object('clusterdeployment-upgrade'), 'utf8').replace('name: demo', 'name: bare'));
+    usage(await cli('validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', bare),
+      'chaingate validate: --old is ClusterDeployment kcm-system/demo but --new is ClusterDeployment kcm-system/bare: an UPDATE keeps kind, namespace and name (omit --old to check a CREATE)');
+    const moved = write('moved.yaml', readFileSync(object('clusterdeployment-upgrade'), 'utf8').replace('namespace: kcm-system', 'namespace: other'));
+    usage(await cli('validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', moved),
+      'chaingate validate: --old is ClusterDeployment kcm-system/demo but --new is ClusterDeployment other/demo: an UPDATE keeps kind, namespace and name (omit --old to check a CREATE)');
+    // No metadata.namespace on one side: --namespace fills it in, as kubectl apply would.
+    const noNamespace = write('nons.yaml', readFileSync(object('clusterdeployment-upgrade'), 'utf8').replace(/^ {2}namespace: kcm-system\n/m, ''));
+    expect((await cli('validate', '--chains', CHAINS, '--old', object('clusterdeployment'), '--new', noNamespace, '--namespace', 'kcm-system')).code).toBe(0);
+  });
+
+  it('a --chains path with no ServiceTemplateChain: every command says so the same way and exits 2', async () => {
+    const empty = mkdtempSync(join(dir, 'empty-'));
+    const templatesOnly = mkdtempSync(join(dir, 'templates-'));
+    writeFileSync(join(templatesOnly, 'st.yaml'), 'apiVersion: k0rdent.mirantis.com/v1beta1\nkind: ServiceTemplate\nmetadata: {name: a, namespace: kcm-system}\nspec: {version: 1.0.0}\n');
+    for (const path of [empty, templatesOnly]) {
+      const message = `no ServiceTemplateChain found in ${path}`;
+      usage(await cli('validate', '--chains', path, '--old', object('clusterdeployment'), '--new', object('clusterdeployment-upgrade')), `chaingate validate: ${message}`);
+      usage(await cli('paths', '--chains', path, '-f', object('clusterdeployment')), `chaingate paths: ${message}`);
+      usage(await cli('graph', '--chains', path), `chaingate graph: ${message}`);
+    }
+  });
+
+  it('the option tables: values outside `values` are refused before the command runs, --help shows values and defaults', async () => {
+    usage(await cli('paths', '--chains', CHAINS, '-f', object('clusterdeployment'), '--upgrade-policy', 'yolo'),
+      'chaingate paths: --upgrade-policy must be one of edge, sequential, reachable (got "yolo")');
+    usage(await cli('validate', '--chains', CHAINS, '--new', object('clusterdeployment'), '--unchained-upgrades', 'maybe'),
+      'chaingate validate: --unchained-upgrades must be one of deny, allow (got "maybe")');
+    usage(await cli('webhook-config', '--url', 'https://x', '--ca', 'x', '--failure-policy', 'fail'),
+      'chaingate webhook-config: --failure-policy must be one of Fail, Ignore (got "fail")');
+    // Continuation lines joined, so that a description reads as one line.
+    const help = (await cli('validate', '--help')).stdout.replace(/\n {10,}/g, ' ');
+    expect(help).toMatch(/^ {2}--upgrade-policy P +edge: .*\(one of edge, sequential, reachable; default edge\)$/m);
+    expect(help).toMatch(/^ {2}--namespace NS +/m);
+    expect(help).toMatch(/^ {2}--unchained-upgrades M +/m);
+    const graph = (await cli('graph', '--help')).stdout;
+    expect(graph.split('\n\n')[1]).toMatch(/^Draws the upgrade graph/);
+    expect(graph).toMatch(/^ {2}--format FORMAT +the diagram language \(one of mermaid, dot; default mermaid\)$/m);
   });
 });
