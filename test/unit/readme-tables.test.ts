@@ -1,14 +1,15 @@
 // README's Configuration section against the product: the serve-flag table against the flags
 // `chaingate serve --help` prints (and the values each choice flag accepts), the metrics table
 // against the metric names chaingate registers and serves on /metrics. A flag or metric added
-// without its README row (or a row left behind by a removed one) fails here, naming it.
+// without its README row (or a row left behind by a removed one) fails here, naming it. The offline
+// commands' tables (`| validate flag | default | meaning |`, ...) are checked against their option tables.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { main } from '../../src/cli/commands.ts';
+import { COMMANDS, main } from '../../src/cli/commands.ts';
 import { serveCommand } from '../../src/cli/serve.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { runServer, type RunningServer } from '../../src/server/run.ts';
@@ -157,4 +158,41 @@ describe("README's metrics table", () => {
     expect(served.filter((name) => !names.has(name)).join('\n'), 'metrics served on /metrics with no row in README\'s metrics table').toBe('');
     expect(served.filter((name) => !registeredMetrics().has(name)).join('\n'), 'served metrics the source scan missed (registered some other way): fix registeredMetrics').toBe('');
   });
+});
+
+describe("README's tables of the offline commands' flags", () => {
+  for (const command of COMMANDS.filter((c) => c.name !== 'serve')) {
+    describe(`${command.name}`, () => {
+      const rows = tableRows(readme, `| ${command.name} flag | default | meaning |`);
+      const documented = new Map(rows.flatMap((cells) => flagsIn(cells[0] ?? '').map((flag) => [flag, cells] as const)));
+      const table = Object.entries(command.options ?? {}).filter(([, spec]) => !spec.hidden);
+
+      it(`has a row for every flag of \`chaingate ${command.name} --help\` (from its option table), and no other`, async () => {
+        expect(table.length, `${command.name} has an option table`).toBeGreaterThan(0);
+        const { io, out } = capture();
+        expect(await main([command.name, '--help'], io)).toBe(0);
+        const help = out.join('\n');
+        const inHelp = [...help.slice(help.indexOf('\nOptions:')).matchAll(/^ {2}(?:-[a-z], )?(--[a-z][a-z0-9-]*)/gm)].map((m) => m[1]!).filter((f) => f !== '--help');
+        expect(inHelp).toEqual(table.map(([name]) => `--${name}`));
+        const missing = inHelp.filter((flag) => !documented.has(flag));
+        const stale = [...documented.keys()].filter((flag) => !inHelp.includes(flag));
+        expect({ missing, stale }, `README's "| ${command.name} flag |" table and \`chaingate ${command.name} --help\` differ`).toEqual({ missing: [], stale: [] });
+      });
+
+      it('shows each short name, default and accepted value the option table has', () => {
+        const wrong: string[] = [];
+        for (const [name, spec] of table) {
+          const cells = documented.get(`--${name}`);
+          if (!cells) continue; // reported above
+          const [flagCell = '', defaultCell = '', meaning = ''] = cells;
+          if (spec.short && !flagCell.includes(`\`-${spec.short}\``)) wrong.push(`--${name}: the short name -${spec.short} is not in its row`);
+          // A literal default in backticks; a described one (defaultText) as words, its code in backticks.
+          const shown = spec.default !== undefined ? `\`${spec.default}\`` : (spec.defaultText ?? '');
+          if (spec.default !== undefined ? defaultCell !== shown : defaultCell.replaceAll('`', '') !== shown) wrong.push(`--${name}: default column is ${JSON.stringify(defaultCell)}, the option table says ${JSON.stringify(shown)}`);
+          for (const value of spec.values ?? []) if (!meaning.includes(`\`${value}\``)) wrong.push(`--${name}: the accepted value ${value} is not named (in backticks)`);
+        }
+        expect(wrong.join('\n'), `README's "| ${command.name} flag |" table against the option table`).toBe('');
+      });
+    });
+  }
 });
