@@ -71,6 +71,19 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       default: String(D.graphCacheSize),
       description: 'chain graphs kept built, about 31 KiB each for 20 templates; the least recently used past N are rebuilt when next needed',
     },
+    'request-timeout-ms': {
+      type: 'string',
+      arg: 'N',
+      default: String(D.requestTimeoutMs),
+      description: 'admission port: deadline of the TLS handshake, of the request headers and of the whole request; past it 408 and the connection is closed',
+    },
+    'keep-alive-timeout-ms': {
+      type: 'string',
+      arg: 'N',
+      default: String(D.keepAliveTimeoutMs),
+      description: "admission port: idle keep-alive connections are closed after this; keep it above the API server's 90 s idle timeout",
+    },
+    'max-connections': { type: 'string', arg: 'N', default: String(D.maxConnections), description: 'admission port: open connections at most; new ones past it are closed at once' },
     'cert-mode': { type: 'string', arg: 'MODE', values: ['files', 'self'] as const, default: 'files', description: 'files: --cert-dir; self: CA in --cert-secret, caBundle patched' },
     'cert-secret': { type: 'string', arg: 'NAME', description: 'self mode: Secret holding the CA and serving certificate' },
     'webhook-configuration': { type: 'string', arg: 'NAME', description: 'self mode: ValidatingWebhookConfiguration whose caBundle chaingate keeps current' },
@@ -109,9 +122,15 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       resyncMs: Math.max(1000, nonNegative(values['resync-ms'], '--resync-ms', DEFAULT_SERVE_CONFIG.resyncMs)),
       certMode: oneOf(values['cert-mode'], ['files', 'self'] as const, '--cert-mode', 'files'),
       graphCacheSize: nonNegative(values['graph-cache-size'], '--graph-cache-size', DEFAULT_SERVE_CONFIG.graphCacheSize),
+      requestTimeoutMs: nonNegative(values['request-timeout-ms'], '--request-timeout-ms', DEFAULT_SERVE_CONFIG.requestTimeoutMs),
+      keepAliveTimeoutMs: nonNegative(values['keep-alive-timeout-ms'], '--keep-alive-timeout-ms', DEFAULT_SERVE_CONFIG.keepAliveTimeoutMs),
+      maxConnections: nonNegative(values['max-connections'], '--max-connections', DEFAULT_SERVE_CONFIG.maxConnections),
     };
     if (config.upgradePolicy !== 'auto') config.decisions = { ...config.decisions, policy: config.upgradePolicy };
     if (config.graphCacheSize < 1) throw new UsageError('--graph-cache-size must be at least 1');
+    if (config.requestTimeoutMs < 1) throw new UsageError('--request-timeout-ms must be at least 1');
+    if (config.keepAliveTimeoutMs < 1) throw new UsageError('--keep-alive-timeout-ms must be at least 1');
+    if (config.maxConnections < 1) throw new UsageError('--max-connections must be at least 1');
     if (values['cert-secret']) config.certSecret = values['cert-secret'];
     if (values['webhook-configuration']) config.webhookConfiguration = values['webhook-configuration'];
     if (config.certMode === 'self' && (!config.certSecret || !config.webhookConfiguration)) {

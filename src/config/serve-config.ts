@@ -42,6 +42,12 @@ export interface ServeConfig {
   resyncMs: number;
   /** How many chain graphs stay built; the least recently used past it are rebuilt on demand. */
   graphCacheSize: number;
+  /** Deadline of the TLS handshake, the request headers and the whole request (--request-timeout-ms). */
+  requestTimeoutMs: number;
+  /** Idle keep-alive connections are closed after this (--keep-alive-timeout-ms). */
+  keepAliveTimeoutMs: number;
+  /** Open admission connections at most (--max-connections). */
+  maxConnections: number;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -63,4 +69,9 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   certMode: 'files',
   resyncMs: 5 * 60_000,
   graphCacheSize: DEFAULT_GRAPH_CACHE_SIZE,
+  // The same figures as CONNECTION_LIMITS in src/server/admission-server.ts (not imported here:
+  // the CLI must not load fastify to print --help).
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 100_000,
+  maxConnections: 1_000,
 };

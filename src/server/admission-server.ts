@@ -2,6 +2,8 @@
 // handler and decisions back into AdmissionReviews (the shape of controller-runtime's
 // pkg/webhook/admission). It knows nothing of chains or Kubernetes clients.
 import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { AdmittedKind } from '../admission/decide.ts';
@@ -45,8 +47,43 @@ export interface AdmissionServerOptions {
   metrics: Metrics;
   /** Optional CA bundle: when set, clients (the apiserver) must present a certificate it signed. */
   clientCA?: string;
-  requestTimeoutMs?: number;
+  /** Connection limits (defaults: CONNECTION_LIMITS). */
+  limits?: Partial<ConnectionLimits>;
 }
+
+/**
+ * What one client may hold of the HTTPS port. A client that sends nothing, or sends slowly,
+ * is closed at a deadline instead of holding a socket (and its TLS state, ~0.1 MiB) for ever.
+ */
+export interface ConnectionLimits {
+  /**
+   * Deadline of the TLS handshake (from accept), of the request headers and of the whole
+   * request (both from the request's first byte, or from the end of the handshake for a
+   * connection's first request). Past it: 408 and the connection is closed.
+   */
+  requestTimeoutMs: number;
+  /**
+   * How long a keep-alive connection may stay idle between requests. kube-apiserver's webhook
+   * client is a Go http.Transport built by client-go's transport cache with
+   * utilnet.SetTransportDefaults, whose SetOldTransportDefaults
+   * (k8s.io/apimachinery/pkg/util/net/http.go) copies IdleConnTimeout from http.DefaultTransport:
+   * 90 s. The server's bound must be longer, so that the client, not the server, closes an idle
+   * connection: a server closing first can cut a review the client has just written on it (the
+   * client sees a reset, and the API server fails the call). 100 s leaves 10 s of timer skew.
+   */
+  keepAliveTimeoutMs: number;
+  /** Open connections at most (TLS or not yet); past it new connections are closed at accept. */
+  maxConnections: number;
+}
+
+export const CONNECTION_LIMITS: ConnectionLimits = {
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 100_000,
+  maxConnections: 1_000,
+};
+
+/** Why the server closed a connection (label of chaingate_connections_closed_total). */
+export type CloseReason = 'headers_timeout' | 'request_timeout' | 'idle' | 'handshake_timeout' | 'max_connections';
 
 export function tlsOptions(keyPair: Pick<KeyPair, 'key' | 'cert'>, clientCA?: string) {
   return {
@@ -61,19 +98,61 @@ export function tlsOptions(keyPair: Pick<KeyPair, 'key' | 'cert'>, clientCA?: st
 
 export async function buildAdmissionServer(options: AdmissionServerOptions) {
   const { handler, logger, metrics } = options;
+  const limits = { ...CONNECTION_LIMITS, ...options.limits };
   const app = Fastify({
-    https: tlsOptions(options.keyPair, options.clientCA),
+    // Fastify hands these to https.createServer as they are, HTTP server options included.
+    https: {
+      ...tlsOptions(options.keyPair, options.clientCA),
+      handshakeTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.requestTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // Node checks the two timeouts above only this often (default 30 s: a 10 s deadline was
+      // enforced at 30-40 s). A quarter of the deadline, at most 1 s: closed by deadline + 1 s.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.requestTimeoutMs / 4))),
+    },
     bodyLimit: BODY_LIMIT_BYTES,
     loggerInstance: logger,
     // One line per review is logged by the route itself, with the decision in it.
     logController: new LogController({ disableRequestLogging: true }),
-    requestTimeout: options.requestTimeoutMs ?? 10_000,
-    // Answer before the apiserver's own 10 s timeout, and let keep-alive connections be reused.
-    keepAliveTimeout: 75_000,
+    // Fastify sets these on the server after creating it (its requestTimeout overrides the one above).
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Count the connections Node's request and header timeouts close, then answer as Fastify does.
+    clientErrorHandler(err, socket) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_HTTP_REQUEST_TIMEOUT' && !socket.destroyed) {
+        // parser.incoming is the request once its headers are parsed, until it completes.
+        const incoming = (socket as unknown as { parser?: { incoming?: { complete: boolean } | null } }).parser?.incoming;
+        metrics.connectionsClosed.inc({ reason: incoming && !incoming.complete ? 'request_timeout' : 'headers_timeout' });
+        const body = '{"error":"Request Timeout","message":"Client Timeout","statusCode":408}';
+        if (socket.writable) {
+          socket.write(`HTTP/1.1 408 Request Timeout\r\nContent-Length: ${body.length}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+        }
+        socket.destroy();
+        return;
+      }
+      answerClientError(err, socket);
+    },
     forceCloseConnections: 'idle',
     // A review that arrives while closing is still answered (a bare 503 is no AdmissionReview:
     // the API server would fail the call); run.ts closes connections after each answer then.
     return503OnClosing: false,
+  });
+
+  const server = app.server as HttpsServer;
+  server.maxConnections = limits.maxConnections;
+  // Node closes a connection over maxConnections at accept and says so with 'drop'.
+  server.on('drop', () => metrics.connectionsClosed.inc({ reason: 'max_connections' }));
+  // A client that connects and never completes the handshake (no ClientHello at all, say).
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.connectionsClosed.inc({ reason: 'handshake_timeout' });
+    socket.destroy();
+  });
+  // A keep-alive connection idle past keepAliveTimeout: Node would destroy it on its socket
+  // timeout; with a 'timeout' listener that is left to the listener (fastify's connectionTimeout
+  // is 0, so this timeout is only ever the keep-alive one).
+  server.on('timeout', (socket: Socket) => {
+    metrics.connectionsClosed.inc({ reason: 'idle' });
+    socket.destroy();
   });
 
   // application/json only (Fastify's default text/plain parser would hand the route a string).
@@ -179,6 +258,17 @@ function describeTransportError(error: FastifyError): string {
       if (error.statusCode === 400 || error instanceof SyntaxError) return `malformed JSON: ${error.message}`;
       return `request failed: ${error.message}`;
   }
+}
+
+/** Fastify's default clientError answer (fastify.js defaultClientErrorHandler), which it does not export. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, status, message] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request Header Fields Too Large', 'Exceeded maximum allowed HTTP header size']
+    : [400, 'Bad Request', 'Client Error'];
+  const body = `{"error":"${status}","message":"${message}","statusCode":${code}}`;
+  if (socket.writable) socket.write(`HTTP/1.1 ${code} ${status}\r\nContent-Length: ${body.length}\r\nContent-Type: application/json\r\n\r\n${body}`);
+  socket.destroy(err);
 }
 
 function bodyError(code: string, message: string): FastifyError {

@@ -6,6 +6,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly admissionRequests: Counter<'kind' | 'decision'>;
   readonly admissionDuration: Histogram<'kind'>;
+  readonly connectionsClosed: Counter<'reason'>;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -22,5 +23,13 @@ export class Metrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers: [this.registry],
     });
+    this.connectionsClosed = new Counter({
+      name: 'chaingate_connections_closed_total',
+      help: 'Admission (HTTPS) connections chaingate closed at a limit, by reason: headers_timeout, request_timeout, idle (keep-alive), handshake_timeout, max_connections.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    // Every reason is on /metrics from the start, at 0.
+    for (const reason of ['headers_timeout', 'request_timeout', 'idle', 'handshake_timeout', 'max_connections']) this.connectionsClosed.inc({ reason }, 0);
   }
 }

@@ -52,6 +52,7 @@ export async function runServer({ config, logger, handler, readiness = [], metri
     clientCA,
     logger,
     metrics,
+    limits: { requestTimeoutMs: config.requestTimeoutMs, keepAliveTimeoutMs: config.keepAliveTimeoutMs, maxConnections: config.maxConnections },
     handler: createAdmissionHandler({ ...handler, options: config.decisions }),
   });
   if (admission) certificates.on('change', (pair) => rotateServingCertificate(admission, pair, clientCA));
