@@ -55,6 +55,8 @@ const KINDS: Array<{ kind: OwnerKind; resource: KcmResource; prefix: string }> =
 export class StatusController {
   private readonly options: StatusControllerOptions;
   private readonly objects = new Map<string, Tracked>();
+  /** The last write per object, with the cached resourceVersion it was decided on. */
+  private readonly lastWrites = new Map<string, { resourceVersion: string | undefined; target: string; value: string }>();
   private readonly index = new ReferenceIndex();
   private readonly queue: WorkQueue;
   private readonly informers: ResilientInformer[] = [];
@@ -178,6 +180,8 @@ export class StatusController {
 
   private forget(prefix: string, object: Record<string, unknown>): void {
     const meta = object.metadata as { name?: string; namespace?: string } | undefined;
+    const kind = KINDS.find((k) => k.prefix === prefix)?.kind;
+    this.lastWrites.delete(`${kind}/${meta?.namespace ?? ''}/${meta?.name ?? ''}`);
     this.forgetKey(`${prefix}/${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`);
   }
 
@@ -220,27 +224,38 @@ export class StatusController {
     for (const problem of problems) await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
     const writer = this.options.statusWriter ?? 'auto';
     if (writer === 'off') return;
+    // A reconcile can run again on the cached object from before our own write reached the
+    // cache (another event of the same object): the write is in flight, not missing.
+    const id = `${kind}/${meta.namespace ?? ''}/${meta.name}`;
+    const resourceVersion = (meta as { resourceVersion?: string }).resourceVersion;
+    const inFlight = (target: string, value: string) => {
+      const last = this.lastWrites.get(id);
+      return last !== undefined && last.resourceVersion === resourceVersion && last.target === target && last.value === value;
+    };
     const owners = (meta as Record<string, unknown>)[UPGRADE_PATHS_OWNERS];
     const someoneElse = Array.isArray(owners) && owners.some((owner) => owner !== FIELD_MANAGER);
     const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
     if (writer === 'status' || (writer === 'auto' && !someoneElse)) {
       const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
-      if (samePaths(current, paths)) {
+      const value = JSON.stringify(paths);
+      if (samePaths(current, paths) || inFlight('status', value)) {
         this.metrics.skipped.inc({ kind });
         return;
       }
       await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } });
+      this.lastWrites.set(id, { resourceVersion, target: 'status', value });
       this.metrics.patches.inc({ kind, target: 'status' });
       return;
     }
     // Another writer owns the field (or the annotation was asked for): leave the status alone.
     const annotations = (object.metadata as { annotations?: Record<string, unknown> }).annotations;
     const value = JSON.stringify(paths);
-    if (annotations?.[UPGRADE_PATHS_ANNOTATION] === value) {
+    if (annotations?.[UPGRADE_PATHS_ANNOTATION] === value || inFlight('annotation', value)) {
       this.metrics.skipped.inc({ kind });
       return;
     }
     await this.options.client.patch(resource, meta.namespace, meta.name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } });
+    this.lastWrites.set(id, { resourceVersion, target: 'annotation', value });
     this.metrics.patches.inc({ kind, target: 'annotation' });
   }
 }

@@ -1,0 +1,143 @@
+// chaingate beside kcm's status writer: two chaingate replicas (leader election on) and the
+// stand-in built from kcm v1.11.4's own code (test/kcm/status-writer.ts) on one kube-apiserver,
+// for over 60 s of churn (chains created and deleted, ClusterDeployments edited), then at rest.
+// Asserted from the API server's own records (managedFields, watch events) and both replicas'
+// counters: chaingate stops writing the status field once the stand-in owns it (at most one write
+// per object before that), its annotation is written only when its value changes, and at rest
+// the objects are written no more often than the stand-in alone writes them (which is 0).
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTools, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { kcmCrds } from '../kcm/crds.ts';
+import { KCM_STAND_IN_MANAGER, startKcmStatusWriter, type KcmStatusWriter } from '../kcm/status-writer.ts';
+import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
+import { chainYaml, clusterDeploymentYaml, eventually } from '../support/manifests.ts';
+import { ok } from '../support/webhook.ts';
+
+const NS = 'team-a';
+const OBJECTS = ['cd-0', 'cd-1', 'cd-2'];
+const CHURN_MS = 65_000;
+const REST_MS = 15_000;
+const ANNOTATION = 'chaingate.k0rdent.mirantis.com/upgrade-paths';
+
+/** MODIFIED events of the namespace's ClusterDeployments from a raw watch, by object. */
+async function watchModified(cluster: ControlPlane, resourceVersion: string): Promise<{ counts: Map<string, number>; annotationChanges: Map<string, number>; stop: () => void }> {
+  const { kubectl } = await ensureTools();
+  const path = `/apis/k0rdent.mirantis.com/v1beta1/namespaces/${NS}/clusterdeployments?watch=1&resourceVersion=${resourceVersion}`;
+  const child = spawn(kubectl, ['--kubeconfig', cluster.kubeconfig, 'get', '--raw', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const counts = new Map<string, number>();
+  const annotationChanges = new Map<string, number>();
+  const lastAnnotation = new Map<string, string | undefined>();
+  let pending = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const event = JSON.parse(line) as { type: string; object: { metadata: { name: string; annotations?: Record<string, string> } } };
+      const name = event.object.metadata.name;
+      if (event.type === 'MODIFIED') counts.set(name, (counts.get(name) ?? 0) + 1);
+      const annotation = event.object.metadata.annotations?.[ANNOTATION];
+      if (annotation !== lastAnnotation.get(name)) {
+        if (annotation !== undefined) annotationChanges.set(name, (annotationChanges.get(name) ?? 0) + 1);
+        lastAnnotation.set(name, annotation);
+      }
+    }
+  });
+  await sleep(500);
+  return { counts, annotationChanges, stop: () => void child.kill() };
+}
+
+describe('chaingate (2 replicas) beside a kcm status writer built from kcm v1.11.4', () => {
+  let cluster: ControlPlane;
+  let kcm: KcmStatusWriter;
+  const replicas: ChaingateProcess[] = [];
+  const get = async (name: string) => JSON.parse(await ok(cluster, ['get', 'clusterdeployment', name, '-n', NS, '-o', 'json', '--show-managed-fields']));
+  const sum = async (name: string, labels: Record<string, string>) => (await Promise.all(replicas.map((r) => r.metric(name, labels)))).reduce((a, b) => a + b, 0);
+
+  beforeAll(async () => {
+    cluster = await startControlPlane({ crdDir: kcmCrds('v1.11.4') });
+    await ok(cluster, ['create', 'namespace', NS]);
+    await ok(cluster, ['apply', '-f', '-'], chainYaml('app', NS, { 'app-1': ['app-2', 'app-3'], 'app-2': ['app-1', 'app-3'], 'app-3': ['app-1'] }));
+    for (let i = 0; i < 2; i++) {
+      replicas.push(
+        await startChaingate(['--kubeconfig', cluster.kubeconfig, '--webhook=false', '--leader-election=true', '--leader-election-namespace', 'kube-system', '--resync-ms', '5000'], {
+          env: { POD_NAME: `replica-${i}` },
+        }),
+      );
+    }
+    kcm = await startKcmStatusWriter({ kubeconfig: cluster.kubeconfig });
+  }, 1_800_000);
+
+  afterAll(async () => {
+    await kcm?.stop();
+    for (const replica of replicas) await replica.stop();
+    await cluster?.stop();
+  });
+
+  it('writes the status at most once per object, then only its annotation on change; at rest, nothing', async () => {
+    // Every write of the objects, from the API server's own watch, from before they exist.
+    const startRv = JSON.parse(await ok(cluster, ['get', 'clusterdeployments', '-n', NS, '-o', 'json'])).metadata.resourceVersion as string;
+    const history = await watchModified(cluster, startRv);
+    for (const name of OBJECTS) {
+      await ok(cluster, ['apply', '-f', '-'], clusterDeploymentYaml(name, NS, [{ name: 'app', template: 'app-1', chain: 'app' }, { name: 'plain', template: 'plain-1' }]));
+    }
+    // The stand-in owns the field of every object, and chaingate has moved to its annotation.
+    for (const name of OBJECTS) {
+      await eventually(() => get(name), (o) => o.metadata.annotations?.[ANNOTATION] !== undefined, { what: `${name}: chaingate's annotation`, timeoutMs: 30_000 });
+    }
+
+    // Churn: chains created and deleted (nothing uses them), and template edits, for over 60 s.
+    const started = Date.now();
+    let edits = 0;
+    for (let i = 0; Date.now() - started < CHURN_MS; i++) {
+      await ok(cluster, ['apply', '-f', '-'], chainYaml(`spare-${i}`, NS, { 's-1': ['s-2'], 's-2': [] }));
+      if (i > 0) await ok(cluster, ['delete', 'servicetemplatechain', `spare-${i - 1}`, '-n', NS]);
+      const name = OBJECTS[i % OBJECTS.length]!;
+      await ok(cluster, ['apply', '-f', '-'], clusterDeploymentYaml(name, NS, [{ name: 'app', template: `app-${(Math.floor(i / OBJECTS.length) % 3) + 1}`, chain: 'app' }, { name: 'plain', template: 'plain-1' }]));
+      edits++;
+      await sleep(1_500);
+    }
+    expect(edits).toBeGreaterThan(20);
+    await sleep(5_000); // let both writers settle
+
+    // chaingate's status writes: only before the stand-in first owned each object's field.
+    const statusWrites = await sum('chaingate_controller_status_patches_total', { target: 'status' });
+    expect(statusWrites).toBeLessThanOrEqual(OBJECTS.length);
+    for (const name of OBJECTS) {
+      const object = await get(name);
+      const owners = (object.metadata.managedFields as Array<{ manager: string; fieldsV1?: { 'f:status'?: Record<string, unknown> } }>)
+        .filter((m) => m.fieldsV1?.['f:status']?.['f:servicesUpgradePaths'] !== undefined)
+        .map((m) => m.manager);
+      expect(owners, name).toEqual([KCM_STAND_IN_MANAGER]);
+      // The annotation is chaingate's view of the current template.
+      const mine = JSON.parse(object.metadata.annotations[ANNOTATION]) as Array<{ name: string; template: string }>;
+      expect(mine.map((s) => s.template)).toEqual(object.spec.serviceSpec.services.map((s: { template: string }) => s.template));
+    }
+    // The annotation changes only with chaingate's value: at most once per template edit, plus
+    // its first value per object (counted in the API server's events; a repeated patch of the
+    // same value is no write there, and the counter below counts such patches too).
+    history.stop();
+    const annotationChanges = [...history.annotationChanges.values()].reduce((a, b) => a + b, 0);
+    expect(annotationChanges).toBeGreaterThanOrEqual(edits);
+    expect(annotationChanges).toBeLessThanOrEqual(edits + OBJECTS.length);
+    const annotationWrites = await sum('chaingate_controller_status_patches_total', { target: 'annotation' });
+
+    // At rest: count every write of the objects from the API server's own watch.
+    const rv = JSON.parse(await ok(cluster, ['get', 'clusterdeployments', '-n', NS, '-o', 'json'])).metadata.resourceVersion as string;
+    const watch = await watchModified(cluster, rv);
+    const kcmBefore = kcm.writes.length;
+    const mineBefore = await sum('chaingate_controller_status_patches_total', {});
+    await sleep(REST_MS);
+    watch.stop();
+    const restWrites = [...watch.counts.values()].reduce((a, b) => a + b, 0);
+    console.log(`coexistence: ${edits} edits in ${CHURN_MS / 1000} s; chaingate status writes ${statusWrites}, annotation patches ${annotationWrites} (changes ${annotationChanges}); stand-in writes ${kcmBefore}, conflicts ${kcm.conflicts}; at rest over ${REST_MS / 1000} s: ${restWrites} writes (stand-in ${kcm.writes.length - kcmBefore})`);
+    expect(await sum('chaingate_controller_status_patches_total', {})).toBe(mineBefore);
+    // The stand-in alone writes nothing at rest (test/e2e/kcm-status-writer.e2e.test.ts): neither does the pair.
+    expect(restWrites).toBe(kcm.writes.length - kcmBefore);
+    expect(restWrites).toBe(0);
+  }, 300_000);
+});
