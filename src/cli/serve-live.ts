@@ -53,6 +53,7 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
       resyncMs: config.resyncMs,
       chainsSynced: () => cache.readiness.every((check) => check.ready()),
       statusWriter: config.statusWriter,
+      unchainedEvents: config.unchainedEvents,
       routes: () => ({
         policy: cache.handlerDependencies.policy?.() ?? config.decisions.policy,
         templateVersion: (namespace, name) => cache.templates.get(namespace, name),

@@ -21,6 +21,8 @@ export interface ServeConfig {
   upgradePolicy: ConfiguredPolicy;
   /** Where the controller publishes upgrades (see status-writer.ts). */
   statusWriter: StatusWriter;
+  /** Record NoTemplateChain Events (off by default: most services have no chain). */
+  unchainedEvents: boolean;
   logLevel: string;
   /** Serve admission (the HTTPS port). */
   webhook: boolean;
@@ -60,6 +62,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   decisions: DEFAULT_DECISION_OPTIONS,
   upgradePolicy: 'auto',
   statusWriter: 'auto',
+  unchainedEvents: false,
   logLevel: 'info',
   webhook: true,
   controller: true,

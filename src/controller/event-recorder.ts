@@ -1,9 +1,17 @@
-// Kubernetes Events on the objects whose services cannot get upgrade paths. Each distinct
-// (object, reason, message) is reported once per process, so a periodic resync does not
-// flood the namespace with copies.
+// Kubernetes Events on the objects whose services cannot get upgrade paths, at most once per
+// object and reason. The Event's name is derived from the object's uid and the reason, so the
+// API server itself remembers what was reported: a new leader, or a restarted replica, gets
+// 409 AlreadyExists instead of repeating every Event of the cluster in a burst.
+import { createHash } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { withTimeout, CALL_TIMEOUT_MS } from '../kube/client.ts';
+import { withTimeout, CALL_TIMEOUT_MS, statusCode } from '../kube/client.ts';
+
+/** A name of at most 253 characters, the same for the same object and reason. */
+export function eventName(object: InvolvedObject, reason: string): string {
+  const digest = createHash('sha256').update(`${object.uid ?? `${object.namespace ?? ''}/${object.name}`}|${reason}`).digest('hex').slice(0, 16);
+  return `${object.name.slice(0, 200)}.chaingate-${digest}`;
+}
 
 export interface InvolvedObject {
   apiVersion: string;
@@ -32,7 +40,7 @@ export class EventRecorder {
   }
 
   async record(object: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const key = `${object.uid ?? `${object.namespace}/${object.name}`}|${reason}|${message}`;
+    const key = `${object.uid ?? `${object.namespace}/${object.name}`}|${reason}`;
     if (this.seen.has(key)) return;
     if (this.seen.size >= MEMORY) this.seen.delete(this.seen.keys().next().value!);
     this.seen.set(key, true);
@@ -44,7 +52,7 @@ export class EventRecorder {
         this.api.createNamespacedEvent({
           namespace,
           body: {
-            metadata: { generateName: `${object.name}.`, namespace },
+            metadata: { name: eventName(object, reason), namespace },
             involvedObject: { apiVersion: object.apiVersion, kind: object.kind, name: object.name, namespace: object.namespace, uid: object.uid },
             reason,
             message: message.slice(0, 1024),
@@ -61,6 +69,7 @@ export class EventRecorder {
         'create event',
       );
     } catch (err) {
+      if (statusCode(err) === 409) return; // reported before, by this replica or another
       this.seen.delete(key); // try again on the next reconcile
       this.logger.warn({ object: `${object.namespace ?? ''}/${object.name}`, reason, err: (err as Error).message }, 'could not record event');
     }

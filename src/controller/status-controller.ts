@@ -35,6 +35,8 @@ export interface StatusControllerOptions {
   chainsSynced?: () => boolean;
   /** The policy in force and the template versions, read at each computation (auto may change). */
   routes?: () => RouteOptions;
+  /** Record NoTemplateChain Events (services without a chain are the common case: off by default). */
+  unchainedEvents?: boolean;
   /** Where the upgrades go (default auto: the status while no other manager owns the field, else the annotation). */
   statusWriter?: StatusWriter;
 }
@@ -221,7 +223,10 @@ export class StatusController {
     }
     const { paths, problems } = computeUpgradePaths(services, this.chainNamespace(kind, meta.namespace ?? ''), this.options.chains, this.options.routes?.());
     if (!leader) return;
-    for (const problem of problems) await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
+    for (const problem of problems) {
+      if (problem.reason === 'NoTemplateChain' && !this.options.unchainedEvents) continue;
+      await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
+    }
     const writer = this.options.statusWriter ?? 'auto';
     if (writer === 'off') return;
     // A reconcile can run again on the cached object from before our own write reached the

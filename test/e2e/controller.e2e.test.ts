@@ -137,6 +137,10 @@ describe('leader election between two replicas', () => {
 
     await ok(cluster, ['apply', '-f', '-'], cdYaml('one', 'team-a', [['x', 'x-1', 'c']]));
     await eventually(() => ok(cluster, ['get', 'clusterdeployment', 'one', '-n', 'team-a', '-o', 'jsonpath={.status.servicesUpgradePaths}']), (v) => v.includes('x-2'));
+    // A chain that does not exist (one Event), and a service with no chain (no Event by default).
+    await ok(cluster, ['apply', '-f', '-'], cdYaml('lost', 'team-a', [['s1', 's-1', 'gone'], ['s2', 's-1', 'gone-too'], ['s3', 's-1']]));
+    const reasons = () => ok(cluster, ['get', 'events', '-n', 'team-a', '--field-selector', 'involvedObject.name=lost', '-o', 'jsonpath={.items[*].reason}']);
+    await eventually(reasons, (v) => v.includes('ChainNotFound'));
     const follower = replicas[1 - leaderIndex]!;
     expect(await follower.metric('chaingate_controller_status_patches_total')).toBe(0);
 
@@ -149,6 +153,11 @@ describe('leader election between two replicas', () => {
     await ok(cluster, ['apply', '-f', '-'], cdYaml('two', 'team-a', [['x', 'x-1', 'c']]));
     await eventually(() => ok(cluster, ['get', 'clusterdeployment', 'two', '-n', 'team-a', '-o', 'jsonpath={.status.servicesUpgradePaths}']), (v) => v.includes('x-2'));
     expect(await follower.metric('chaingate_controller_status_patches_total')).toBeGreaterThan(0);
+    // The new leader recomputed everything, and reported nothing twice: one Event per object and
+    // reason, named after them, survives the leader change.
+    await ok(cluster, ['apply', '-f', '-'], cdYaml('lost', 'team-a', [['s1', 's-1', 'gone'], ['s2', 's-1', 'gone-too'], ['s3', 's-1'], ['s4', 's-1', 'gone']]));
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect((await reasons()).split(' ')).toEqual(['ChainNotFound']);
   });
 });
 

@@ -148,6 +148,7 @@ describe('default values', () => {
       '--upgrade-policy', 'auto',
       '--unchained-upgrades', 'deny',
       '--status-writer', 'auto',
+      '--unchained-events', 'false',
       '--system-namespace', 'kcm-system',
       '--chain-deletion-protection', 'true',
       '--log-level', 'info',
