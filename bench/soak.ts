@@ -2,7 +2,10 @@
 // for a bounded time, under a steady admission load (allowed, denied, malformed, and a
 // missing chain read live) plus chain churn through the API server: create a chain, move a
 // ClusterDeployment onto it, delete the previous one, now and then try to delete the one in
-// use. Samples chaingate's RSS (/proc/<pid>/status VmRSS) and V8 heap (/metrics
+// use. Mixed in, every second: slow and idle clients on the admission port (headers one byte
+// per 100 ms, a body that stops after 6 of 1,000 bytes, TLS connections that send nothing, raw
+// TCP connections that never start the handshake), which chaingate must close at its 10 s
+// request deadline while the steady load sees no failure. Samples chaingate's RSS (/proc/<pid>/status VmRSS) and V8 heap (/metrics
 // nodejs_heap_size_used_bytes) every few seconds; prints the samples, first- vs last-window
 // average RSS, the linear RSS and heap trends (MiB per minute), total requests, failures
 // and wrong answers. Figures are printed, never asserted.
@@ -13,6 +16,8 @@
 //   node bench/soak.ts --node-options '--max-old-space-size=128 --max-semi-space-size=1'
 //                                   NODE_OPTIONS for chaingate, e.g. to size V8 as in a small container
 import { readFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -102,6 +107,39 @@ const p99 = (values: number[]) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!;
 };
 
+/** Slow and idle clients: opened each second while a deadline is left before the end, all closed by chaingate. */
+interface SlowStats {
+  opened: number;
+  closed: number;
+  maxCloseMs: number;
+  sockets: Set<Socket>;
+}
+const SLOW_HEADERS = 'POST /validate/clusterdeployments HTTP/1.1\r\nHost: chaingate\r\nContent-Type: application/json\r\nX-Slow: ' + 'a'.repeat(2000);
+const SLOW_BODY = 'POST /validate/clusterdeployments HTTP/1.1\r\nHost: chaingate\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"api"';
+
+function slowClient(stats: SlowStats, url: string, kind: 'headers' | 'body' | 'idle' | 'raw'): void {
+  const { hostname, port } = new URL(url);
+  const opened = Date.now();
+  const socket: Socket = kind === 'raw'
+    ? netConnect({ host: hostname, port: Number(port) })
+    : tlsConnect({ host: hostname, port: Number(port), rejectUnauthorized: false }, () => {
+      if (kind === 'body') socket.write(SLOW_BODY);
+      if (kind !== 'headers') return;
+      let i = 0;
+      const timer = setInterval(() => (socket.destroyed || i >= SLOW_HEADERS.length ? clearInterval(timer) : socket.write(SLOW_HEADERS[i++]!)), 100);
+      socket.once('close', () => clearInterval(timer));
+    });
+  stats.opened++;
+  stats.sockets.add(socket);
+  socket.on('error', () => {});
+  socket.on('data', () => {});
+  socket.once('close', () => {
+    stats.sockets.delete(socket);
+    stats.closed++;
+    stats.maxCloseMs = Math.max(stats.maxCloseMs, Date.now() - opened);
+  });
+}
+
 interface ChurnStats {
   steps: number;
   operations: number;
@@ -120,6 +158,9 @@ const kubectl = async (args: string[], input?: string) => {
 let exitCode: number | null = null;
 const samples: Array<{ t: number; rss: number; heap: number; chains: number; sent: number; failed: number; wrong: number; p99: number }> = [];
 const churn: ChurnStats = { steps: 0, operations: 0, failed: 0, wrong: 0, problems: [] };
+const slow: SlowStats = { opened: 0, closed: 0, maxCloseMs: 0, sockets: new Set() };
+let closedByReason = '';
+let slowSummary = '';
 let totals = { sent: 0, ok: 0, failed: 0, wrong: 0, failures: [] as string[], wrongs: [] as string[] };
 let consistency = '';
 try {
@@ -224,6 +265,18 @@ try {
       }
     })();
 
+    // Slow clients: 1 slow-headers, 1 slow-body, 5 silent TLS and 5 raw TCP connections a second,
+    // until 15 s before the end (chaingate's 10 s deadline, plus its 1 s check, plus slack).
+    const slowTimer = setInterval(() => {
+      if (Date.now() - started > durationMs - 15_000) return;
+      slowClient(slow, chaingate.admissionUrl, 'headers');
+      slowClient(slow, chaingate.admissionUrl, 'body');
+      for (let k = 0; k < 5; k++) {
+        slowClient(slow, chaingate.admissionUrl, 'idle');
+        slowClient(slow, chaingate.admissionUrl, 'raw');
+      }
+    }, 1_000);
+
     let nextSample = started;
     while (Date.now() - started < durationMs) {
       nextSample += sampleEveryMs;
@@ -245,6 +298,11 @@ try {
     }
     const stats = await load.stop();
     await churning;
+    clearInterval(slowTimer);
+    slowSummary = `${slow.opened} opened, ${slow.closed} closed by chaingate (${slow.sockets.size} still open at the end), the last ${(slow.maxCloseMs / 1000).toFixed(1)} s after opening`;
+    for (const socket of slow.sockets) socket.destroy();
+    const metricsText = await (await fetch(`${chaingate.healthUrl}/metrics`)).text();
+    closedByReason = [...metricsText.matchAll(/^chaingate_connections_closed_total\{reason="([a-z_]+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
     totals = stats;
     client.close();
 
@@ -293,6 +351,8 @@ printTable([
   { measure: '  failed / wrong', value: `${totals.failed} / ${totals.wrong}` },
   { measure: 'chain churn steps (create, check, move, delete)', value: `${churn.steps} (${churn.operations} API calls)` },
   { measure: '  failed / wrong', value: `${churn.failed} / ${churn.wrong}` },
+  { measure: 'slow clients mixed in (slow headers, slow body, silent TLS, raw TCP)', value: slowSummary },
+  { measure: '  chaingate_connections_closed_total', value: closedByReason },
   { measure: 'chains at rest', value: consistency },
   { measure: 'chaingate exit code after SIGTERM', value: String(exitCode) },
   { measure: 'machine load average at the end (1, 5, 15 min)', value: loadavg().map((l) => l.toFixed(2)).join(', ') },
