@@ -166,7 +166,9 @@ let consistency = '';
 try {
   for (const ns of ['team-a', 'kcm-system', 'churn']) await kubectl(['create', 'namespace', ns]);
   await kubectl(['create', '-f', '-'], `${stringify(BASE)}---\n${stringify(SYSTEM)}`);
-  const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig], nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {});
+  // The soak's expected answers are the edge policy's (auto would pick sequential on these CRDs,
+  // whose refusals say more about kcm's walk).
+  const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge'], nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {});
   const pid = chaingate.child.pid!;
   // Interrupted: leave nothing behind (the control plane's own exit hooks stop etcd and kube-apiserver).
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -5,6 +5,7 @@ import { ChainRegistry } from '../graph/chain-registry.ts';
 import { computeUpgradePaths, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
 import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, loadKubeConfig, preferredVersion, type KcmResource } from '../kube/client.ts';
 import { UsageError, requireReadableFile } from './command.ts';
+import { UPGRADE_PATHS_ANNOTATION } from '../controller/status-writer.ts';
 
 const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
   clusterdeployment: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
@@ -17,15 +18,19 @@ const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' |
 
 export interface LivePathsRequest {
   target: string;
-  namespace: string;
+  /** -n; unset means the context's namespace, else "default" (as kubectl). */
+  namespace: string | undefined;
   kubeconfig: string | undefined;
+  context?: string | undefined;
   systemNamespace: string;
 }
 
 export interface LivePathsResult {
   paths: ServiceUpgradePaths[];
-  source: 'published' | 'computed';
+  source: 'published' | 'annotation' | 'computed';
   problems: string[];
+  /** Where kcm's own status.servicesUpgradePaths differs from chaingate's view: one line per service. */
+  disagreements: string[];
 }
 
 export async function livePaths(request: LivePathsRequest): Promise<LivePathsResult> {
@@ -41,13 +46,29 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
   } catch (err) {
     throw new UsageError(`${request.kubeconfig ? `--kubeconfig ${request.kubeconfig}` : 'kubeconfig'}: cannot load: ${(err as Error).message}`);
   }
+  if (request.context) {
+    if (!kc.getContextObject(request.context)) throw new UsageError(`--context ${request.context}: no such context in the kubeconfig`);
+    kc.setCurrentContext(request.context);
+  }
+  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   const client = new KcmClient(kc, await preferredVersion(kc));
-  const namespace = entry.kind === 'ClusterDeployment' ? request.namespace : '';
+  const namespace = entry.kind === 'ClusterDeployment' ? (request.namespace ?? contextNamespace ?? 'default') : '';
   const object = (await client.get(entry.resource, namespace, name)) as Record<string, unknown> | undefined;
   if (!object) throw new UsageError(`${entry.kind} ${namespace ? `${namespace}/` : ''}${name} not found`);
 
-  const published = (object.status as { servicesUpgradePaths?: ServiceUpgradePaths[] } | undefined)?.servicesUpgradePaths;
-  if (Array.isArray(published)) return { paths: published, source: 'published', problems: [] };
+  const published = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
+  // Where another writer (kcm v1.6+) owns the status, chaingate's view is its annotation.
+  const annotation = (object.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations?.[UPGRADE_PATHS_ANNOTATION];
+  if (typeof annotation === 'string') {
+    let mine: ServiceUpgradePaths[] | undefined;
+    try {
+      mine = JSON.parse(annotation) as ServiceUpgradePaths[];
+    } catch {
+      mine = undefined;
+    }
+    if (Array.isArray(mine)) return { paths: mine, source: 'annotation', problems: [], disagreements: Array.isArray(published) ? disagreements(mine, published) : [] };
+  }
+  if (Array.isArray(published)) return { paths: published as ServiceUpgradePaths[], source: 'published', problems: [], disagreements: [] };
 
   let services;
   try {
@@ -66,5 +87,53 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
     }
   }
   const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains);
-  return { paths, source: 'computed', problems: problems.filter((p) => p.type === 'Warning').map((p) => p.message) };
+  return { paths, source: 'computed', problems: problems.filter((p) => p.type === 'Warning').map((p) => p.message), disagreements: [] };
+}
+
+/** A published item's steps as names: chaingate's upgradePaths, or kcm's versions (v1.6+). */
+function stepsOf(item: unknown): string[] {
+  const i = item as { upgradePaths?: unknown; versions?: unknown } | null;
+  if (Array.isArray(i?.upgradePaths)) return i.upgradePaths.map(String);
+  if (Array.isArray(i?.versions)) return i.versions.map((v) => String((v as { name?: unknown })?.name));
+  return [];
+}
+
+/**
+ * One line per service whose entry in kcm's status differs from chaingate's: what kcm lists
+ * that chaingate does not, what it lacks, or, where both list the same steps, the order kcm
+ * gives them (kcm sorts a path's steps by version text).
+ */
+export function disagreements(mine: ServiceUpgradePaths[], kcm: unknown[]): string[] {
+  const lines: string[] = [];
+  const theirs = new Map<string, unknown[]>();
+  for (const entry of kcm) {
+    const e = entry as { name?: unknown; namespace?: unknown; availableUpgrades?: unknown };
+    theirs.set(`${String(e?.namespace ?? 'default')}/${String(e?.name)}`, Array.isArray(e?.availableUpgrades) ? e.availableUpgrades : []);
+  }
+  for (const service of mine) {
+    const id = `${service.namespace}/${service.name}`;
+    const kcmItems = theirs.get(id);
+    if (!kcmItems) {
+      lines.push(`service ${id}: kcm's status has no entry for it`);
+      continue;
+    }
+    const ours = (service.availableUpgrades ?? []).map((u) => u.upgradePaths);
+    const kcmSteps = kcmItems.map(stepsOf);
+    const byKey = (steps: string[]) => [...steps].sort().join(' ');
+    const ourKeys = new Set(ours.map(byKey));
+    const kcmKeys = new Set(kcmSteps.map(byKey));
+    const extra = kcmSteps.filter((s) => !ourKeys.has(byKey(s)));
+    const missing = ours.filter((s) => !kcmKeys.has(byKey(s)));
+    const reordered = kcmSteps.find((s) => ourKeys.has(byKey(s)) && !ours.some((o) => o.join(' ') === s.join(' ')));
+    const parts: string[] = [];
+    if (extra.length > 0) parts.push(`kcm also lists ${extra.map((s) => `[${s.join(' -> ')}]`).join(', ')}`);
+    if (missing.length > 0) parts.push(`kcm does not list ${missing.map((s) => `[${s.join(' -> ')}]`).join(', ')}`);
+    if (reordered) {
+      const mineOrder = ours.find((o) => byKey(o) === byKey(reordered))!;
+      const i = reordered.findIndex((step, k) => step !== mineOrder[k]);
+      parts.push(`kcm lists ${reordered[i]} before ${mineOrder[i]}`);
+    }
+    if (parts.length > 0) lines.push(`service ${id}: kcm's status differs: ${parts.join('; ')}`);
+  }
+  return lines;
 }

@@ -48,6 +48,7 @@ A FILE (or PATH) of - is read from stdin (one of them at most).`,
       description: "live mode: the ClusterDeployment's namespace; file mode: namespace for objects without metadata.namespace",
     },
     kubeconfig: { type: 'string', arg: 'FILE', defaultText: '$KUBECONFIG or in-cluster', description: 'live mode: the cluster' },
+    context: { type: 'string', arg: 'NAME', defaultText: "the kubeconfig's current context", description: 'live mode: the kubeconfig context to use (its namespace is the default of -n, as in kubectl)' },
     'system-namespace': { type: 'string', arg: 'NS', default: DEFAULT_DECISION_OPTIONS.systemNamespace, description: 'where MultiClusterService chains live' },
   },
   async run({ values, positionals, given }, io) {
@@ -59,12 +60,14 @@ A FILE (or PATH) of - is read from stdin (one of them at most).`,
       const { livePaths } = await import('./paths-live.ts');
       const result = await livePaths({
         target: positionals[0]!,
-        namespace: values.namespace,
+        namespace: given.has('namespace') ? values.namespace : undefined,
         kubeconfig: values.kubeconfig,
+        context: values.context,
         systemNamespace: values['system-namespace'],
       });
       if (result.source === 'computed') io.stderr('Note: no published status yet; computed from the chains in the cluster');
       io.stdout(renderUpgradePaths(result.paths, format));
+      for (const note of result.disagreements) io.stderr(`Note: ${note}`);
       for (const problem of result.problems) io.stderr(`Warning: ${problem}`);
       return EXIT_OK;
     }
