@@ -3,8 +3,7 @@
 // named <name>-<kcm version>-<12 hex of sha256 over the source files>, built with the same
 // GOPATH/GOCACHE/GOFLAGS as harness.ts and test/cluster/build-binaries.sh (so caches are shared),
 // and concurrent callers serialise on a lock directory (a dead holder's lock is taken over).
-// harness.ts keeps its own copy of this logic; this file is for the module's other programs
-// (status-writer.ts). It changes nothing about the harness's binary or its key.
+// Used by harness.ts (kcm's functions over stdin/stdout) and status-writer.ts (kcm's status writer).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -119,17 +118,30 @@ async function build(prog: GoProgram, bin: string): Promise<void> {
   const log = (msg: string): void => {
     process.stderr.write(`[${prog.name}] ${msg}\n`);
   };
-  log(`building ${prog.pkg} into ${bin} (first run only)`);
+  log(`building ${prog.pkg} of test/kcm (kcm ${moduleKcmVersion()}) into ${bin} (first run only; about 10 minutes on 2 cores with an empty Go build cache)`);
   const tmp = `${bin}.tmp-${process.pid}`;
-  const child = spawn('go', ['build', '-trimpath', '-ldflags', '-s -w', '-o', tmp, prog.pkg], {
+  const child = spawn('go', ['build', '-v', '-trimpath', '-ldflags', '-s -w', '-o', tmp, prog.pkg], {
     cwd: KCM_MODULE_DIR,
     env: goEnv(),
     stdio: ['ignore', 'inherit', 'pipe'],
   });
+  let packages = 0;
   let tail = '';
+  let pending = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
-    tail = `${tail}${chunk}`.slice(-4000);
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      // go build -v names each package as it compiles it; anything else (go: downloading ..., errors) is worth showing.
+      if (/^[\w.-]+(\/[\w.~+-]+)*$/.test(line)) {
+        if (++packages % 100 === 0) log(`${packages} packages compiled (${Math.round((Date.now() - started) / 1000)} s)`);
+      } else if (line.trim()) {
+        log(line);
+        tail = `${tail}${line}\n`.slice(-4000);
+      }
+    }
   });
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) =>
@@ -139,8 +151,8 @@ async function build(prog: GoProgram, bin: string): Promise<void> {
   });
   if (code !== 0) {
     rmSync(tmp, { force: true });
-    throw new GoBuildError(`go build of ${prog.pkg} failed (exit ${code}):\n${tail}`);
+    throw new GoBuildError(`go build of ${prog.pkg} failed (exit ${code}):\n${tail}${pending}`);
   }
   renameSync(tmp, bin);
-  log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s (${packages} packages compiled)`);
 }

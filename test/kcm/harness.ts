@@ -15,12 +15,8 @@
 // duplicate keys wins, null leaves a string empty, and a lone UTF-16 surrogate (which
 // JSON.stringify writes as \udxxx) decodes to U+FFFD, so two names differing only there become equal.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { GoBuildError, ensureGoBinary, goBinaryPath, moduleKcmVersion, type GoProgram } from './go-build.ts';
 
 export interface KcmAvailableUpgrade {
   name: string;
@@ -76,52 +72,20 @@ export class KcmHarnessError extends Error {
   override name = 'KcmHarnessError';
 }
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const SOURCES = ['go.mod', 'go.sum', 'main.go'];
 const KCM_MODULE = 'github.com/K0rdent/kcm';
 
-const cacheRoot = (): string => process.env.CHAINGATE_CACHE ?? join(homedir(), '.cache', 'chaingate');
-const log = (msg: string): void => {
-  process.stderr.write(`[kcm-harness] ${msg}\n`);
-};
+/** The harness program of the test/kcm module, keyed by go.mod, go.sum and main.go. */
+const HARNESS: GoProgram = { name: 'kcm-harness', pkg: '.', sources: SOURCES };
 
 /** The kcm version go.mod requires. */
 export function harnessKcmVersion(): string {
-  const gomod = readFileSync(join(HERE, 'go.mod'), 'utf8');
-  const m = /^\s*github\.com\/K0rdent\/kcm\s+(v\S+)/m.exec(gomod);
-  if (!m?.[1]) throw new KcmHarnessError(`test/kcm/go.mod requires no ${KCM_MODULE}`);
-  return m[1];
+  return moduleKcmVersion();
 }
 
 /** Where the binary for the current go.mod + go.sum + main.go lives (it may not be built yet). */
 export function harnessBinaryPath(): string {
-  const hash = createHash('sha256');
-  for (const file of SOURCES) hash.update(`${file}\0`).update(readFileSync(join(HERE, file))).update('\0');
-  return join(cacheRoot(), 'bin', `kcm-harness-${harnessKcmVersion()}-${hash.digest('hex').slice(0, 12)}`);
-}
-
-function goEnv(): NodeJS.ProcessEnv {
-  const cache = cacheRoot();
-  return {
-    ...process.env,
-    GOTOOLCHAIN: 'local',
-    CGO_ENABLED: '0',
-    // readonly: a go.sum that does not cover the build is an error, never a silent edit of a committed file.
-    GOFLAGS: '-mod=readonly -buildvcs=false',
-    GOPATH: process.env.GOPATH ?? join(cache, 'gopath'),
-    GOCACHE: process.env.GOCACHE ?? join(cache, 'gocache'),
-  };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return goBinaryPath(HARNESS);
 }
 
 /**
@@ -129,93 +93,11 @@ function pidAlive(pid: number): boolean {
  * (parallel test workers) serialise on a lock directory: the others wait and then find the binary.
  */
 export async function ensureKcmHarnessBinary(): Promise<string> {
-  const bin = harnessBinaryPath();
-  if (existsSync(bin)) return bin;
-  mkdirSync(dirname(bin), { recursive: true });
-  const lock = `${bin}.lock`;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    if (existsSync(bin)) return bin;
-    // The lock's holder may have died (a killed test run): take over a lock whose process is gone.
-    let owner = NaN;
-    try {
-      owner = Number(readFileSync(join(lock, 'pid'), 'utf8'));
-    } catch {
-      // created but its pid not written yet, or just removed: look again shortly
-    }
-    const age = (() => {
-      try {
-        return Date.now() - statSync(lock).mtimeMs;
-      } catch {
-        return 0;
-      }
-    })();
-    if ((Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) || (Number.isNaN(owner) && age > 10_000)) {
-      rmSync(lock, { recursive: true, force: true });
-      continue;
-    }
-    await sleep(500);
-  }
   try {
-    if (existsSync(bin)) return bin;
-    await build(bin);
-    // Binaries of earlier go.mod/main.go revisions are of no further use.
-    const prefix = `kcm-harness-`;
-    for (const f of readdirSync(dirname(bin))) {
-      const full = join(dirname(bin), f);
-      if (f.startsWith(prefix) && full !== bin && !f.endsWith('.lock') && !f.includes('.tmp-')) rmSync(full, { force: true });
-    }
-    return bin;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
+    return await ensureGoBinary(HARNESS);
+  } catch (err) {
+    throw err instanceof GoBuildError ? new KcmHarnessError(err.message) : err;
   }
-}
-
-async function build(bin: string): Promise<void> {
-  const started = Date.now();
-  log(`building ${KCM_MODULE}@${harnessKcmVersion()} harness into ${bin} (first run only; about 10 minutes on 2 cores with an empty Go build cache)`);
-  const tmp = `${bin}.tmp-${process.pid}`;
-  const child = spawn('go', ['build', '-v', '-trimpath', '-ldflags', '-s -w', '-o', tmp, '.'], {
-    cwd: HERE,
-    env: goEnv(),
-    stdio: ['ignore', 'inherit', 'pipe'],
-  });
-  let packages = 0;
-  let tail = '';
-  let pending = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      // go build -v names each package as it compiles it; anything else (go: downloading ..., errors) is worth showing.
-      if (/^[\w.-]+(\/[\w.~+-]+)*$/.test(line)) {
-        if (++packages % 100 === 0) log(`${packages} packages compiled (${Math.round((Date.now() - started) / 1000)} s)`);
-      } else if (line.trim()) {
-        log(line);
-        tail = `${tail}${line}\n`.slice(-4000);
-      }
-    }
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'ENOENT' ? new KcmHarnessError('the Go toolchain is needed to build the kcm harness (go is not on PATH)') : err),
-    );
-    child.on('close', resolve);
-  });
-  if (code !== 0) {
-    rmSync(tmp, { force: true });
-    throw new KcmHarnessError(`go build of the kcm harness failed (exit ${code}):\n${tail}${pending}`);
-  }
-  renameSync(tmp, bin);
-  log(`built in ${((Date.now() - started) / 1000).toFixed(1)} s (${packages} packages compiled)`);
 }
 
 interface Pending {
