@@ -135,6 +135,10 @@ describe('the chart on kube-apiserver with kcm CRDs v1.11.4', () => {
       ['list', 'servicetemplates.k0rdent.mirantis.com', '-n', 'team-a'],
       ['patch', 'clusterdeployments.k0rdent.mirantis.com', '--subresource=status', '-n', 'team-a'],
       ['patch', 'multiclusterservices.k0rdent.mirantis.com', '--subresource=status'],
+      // chaingate's own annotation, where kcm owns status.servicesUpgradePaths (one writer per field)
+      ['patch', 'clusterdeployments.k0rdent.mirantis.com', '-n', 'team-a'],
+      ['watch', 'servicesets.k0rdent.mirantis.com', '-A'],
+      ['get', 'customresourcedefinitions.apiextensions.k8s.io/clusterdeployments.k0rdent.mirantis.com'],
       ['patch', `validatingwebhookconfigurations.admissionregistration.k8s.io/${RELEASE}`],
       ['create', 'events', '-n', 'team-a'],
       ['create', 'events.events.k8s.io', '-n', 'team-a'],
@@ -144,8 +148,9 @@ describe('the chart on kube-apiserver with kcm CRDs v1.11.4', () => {
       ['create', 'secrets', '-n', NS],
     ];
     const denied = [
-      ['patch', 'clusterdeployments.k0rdent.mirantis.com', '-n', 'team-a'],
+      ['update', 'clusterdeployments.k0rdent.mirantis.com', '-n', 'team-a'],
       ['update', 'multiclusterservices.k0rdent.mirantis.com'],
+      ['get', 'customresourcedefinitions.apiextensions.k8s.io/servicetemplates.k0rdent.mirantis.com'],
       ['delete', 'servicetemplatechains.k0rdent.mirantis.com', '-n', 'team-a'],
       ['create', 'clusterdeployments.k0rdent.mirantis.com', '-n', 'team-a'],
       ['patch', 'validatingwebhookconfigurations.admissionregistration.k8s.io/someone-else'],

@@ -16,6 +16,13 @@ import { startControlPlane, type ControlPlane } from '../cluster/control-plane.t
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, registerWebhook } from '../support/webhook.ts';
 import { eventually as poll, kcmCrds } from '../support/manifests.ts';
+
+/**
+ * The load's expected answers are the edge policy's (decide() with its default options): chaingate
+ * runs with it here, since `auto` would pick sequential on these CRDs, whose refusals also explain
+ * kcm's walk. The policies themselves are tested in sequential.e2e.test.ts.
+ */
+const EDGE = ['--upgrade-policy', 'edge'];
 import {
   AdmissionClient,
   chainObject,
@@ -191,7 +198,7 @@ describe('faults under load (kcm CRDs v1.11.4)', () => {
     await createObject(cluster, BASE);
     await createObject(cluster, SYSTEM);
     // An hour-long resync: whatever reaches the cache below came through the watch.
-    chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--resync-ms', '3600000']);
+    chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, ...EDGE, '--resync-ms', '3600000']);
     await registerWebhook(cluster, chaingate);
     await createObject(cluster, serviceOwner('ClusterDeployment', 'team-a', 'demo', 'a-1', 'base'));
     client = new AdmissionClient(chaingate.caBundle);
@@ -336,7 +343,7 @@ describe('faults under load (kcm CRDs v1.11.4)', () => {
     beforeAll(async () => {
       // One certificate for both, as a Deployment's replicas share one Secret.
       certDir = mkdtempSync(join(tmpdir(), 'chaingate-replicas-'));
-      const args = ['--kubeconfig', cluster.kubeconfig, '--controller=false', '--shutdown-delay-ms', '2000'];
+      const args = ['--kubeconfig', cluster.kubeconfig, ...EDGE, '--controller=false', '--shutdown-delay-ms', '2000'];
       a = await startChaingate(args, { certDir });
       b = await startChaingate(args, { certDir });
     });
@@ -451,7 +458,7 @@ describe('faults under load (kcm CRDs v1.11.4)', () => {
       // Only connecting can fail, once the port is closed: nothing was sent, so nothing is lost
       // or half-done. Keep-alive connections must not be reset under a request, nor answered
       // with a bare 503 that is no AdmissionReview.
-      const c = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--controller=false', '--shutdown-delay-ms', '1000'], { certDir });
+      const c = await startChaingate(['--kubeconfig', cluster.kubeconfig, ...EDGE, '--controller=false', '--shutdown-delay-ms', '1000'], { certDir });
       const stragglerClient = new AdmissionClient(c.caBundle);
       const cases = STEADY.slice(0, 6);
       const load = startLoad({ client: stragglerClient, target: () => c.admissionUrl, next: (i) => cases[i % cases.length]!, concurrency: 16, maxRequests: 100_000, maxMs: 30_000 });
