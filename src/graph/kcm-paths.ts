@@ -44,7 +44,7 @@ export function pathEntries(path: KcmUpgradePath): ChainEntry[] {
 }
 
 /** How many paths chaingate follows in one search before giving up, as kcm would not. */
-export const KCM_PATH_SEARCH_BUDGET = 1_000_000;
+export const KCM_PATH_SEARCH_BUDGET = 200_000;
 
 export class PathSearchTooLargeError extends Error {
   override name = 'PathSearchTooLargeError';

@@ -9,7 +9,7 @@ import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';
 import { validateChainSpec, type ChainValidation } from './chain-validation.ts';
 import type { BudgetedGraph, GraphBudget } from './graph-budget.ts';
-import { entryOf, KcmPathSearch, type ChainEntry, type KcmUpgradePath } from './kcm-paths.ts';
+import { entryOf, KcmPathSearch, PathSearchTooLargeError, type ChainEntry, type KcmUpgradePath } from './kcm-paths.ts';
 
 /** How many templates' kcm paths one chain remembers: a walk revisits a few, and a long chain's paths are large. */
 const KCM_PATHS_MEMO = 64;
@@ -26,7 +26,7 @@ export class TemplateChain implements BudgetedGraph {
   /** Set by every query of the built graph, cleared by the budget's sweep. */
   graphReferenced = false;
   private readonly budget: GraphBudget | undefined;
-  private readonly kcmPathsMemo = new Map<string, KcmUpgradePath[] | undefined>();
+  private readonly kcmPathsMemo = new Map<string, KcmUpgradePath[] | PathSearchTooLargeError | undefined>();
   private kcmSearch: KcmPathSearch | undefined;
   private entryVersionIndex: Map<string, string[]> | undefined;
 
@@ -133,17 +133,23 @@ export class TemplateChain implements BudgetedGraph {
 
   /** kcm's upgrade paths from `from` (see kcm-paths.ts); undefined when the chain does not list it. */
   kcmPaths(from: string): KcmUpgradePath[] | undefined {
-    if (this.kcmPathsMemo.has(from)) {
-      const paths = this.kcmPathsMemo.get(from);
+    let paths = this.kcmPathsMemo.get(from);
+    if (paths !== undefined || this.kcmPathsMemo.has(from)) {
       // Refresh: most recently used last.
       this.kcmPathsMemo.delete(from);
-      this.kcmPathsMemo.set(from, paths);
-      return paths;
+    } else {
+      this.kcmSearch ??= new KcmPathSearch(this.supportedTemplates);
+      try {
+        paths = this.kcmSearch.from(from);
+      } catch (err) {
+        // Remembered too: a search past its budget costs its whole budget every time it runs.
+        if (!(err instanceof PathSearchTooLargeError)) throw err;
+        paths = err;
+      }
+      if (this.kcmPathsMemo.size >= KCM_PATHS_MEMO) this.kcmPathsMemo.delete(this.kcmPathsMemo.keys().next().value!);
     }
-    this.kcmSearch ??= new KcmPathSearch(this.supportedTemplates);
-    const paths = this.kcmSearch.from(from);
-    if (this.kcmPathsMemo.size >= KCM_PATHS_MEMO) this.kcmPathsMemo.delete(this.kcmPathsMemo.keys().next().value!);
     this.kcmPathsMemo.set(from, paths);
+    if (paths instanceof PathSearchTooLargeError) throw paths;
     return paths;
   }
 
