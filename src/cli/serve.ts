@@ -8,6 +8,7 @@ import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../admission/types.ts';
 import { STATUS_WRITERS } from '../controller/status-writer.ts';
 import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
 import type { RunningServer } from '../server/run.ts';
+import { DECISION_FLAGS } from './decision-flags.ts';
 import { EXIT_OK, UsageError, defineCommand, oneOf, requireReadableFile, type Io } from './command.ts';
 import { createLogger, LOG_LEVELS } from './logger.ts';
 import { settingsProblem } from '../certs/rotation.ts';
@@ -51,14 +52,7 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       description:
         "auto: status.servicesUpgradePaths while no other manager owns that field (e.g. kcm v1.6+'s controllers), else the annotation chaingate.k0rdent.mirantis.com/upgrade-paths; status; annotation; off",
     },
-    'unchained-upgrades': {
-      type: 'string',
-      arg: 'M',
-      values: UNCHAINED_UPGRADES,
-      default: 'deny',
-      description: 'a template or version change of a service that names no templateChain: refused or allowed',
-    },
-    'system-namespace': { type: 'string', arg: 'NS', default: D.decisions.systemNamespace, description: 'where MultiClusterService chains live' },
+    ...DECISION_FLAGS,
     'chain-deletion-protection': { type: 'string', arg: 'B', values: BOOL, default: 'true', description: 'refuse deleting chains still in use' },
     webhook: { type: 'string', arg: '=B', values: BOOL, default: 'true', description: 'serve admission on --port' },
     controller: { type: 'string', arg: '=B', values: BOOL, default: 'true', description: 'publish status.servicesUpgradePaths; needs a cluster' },

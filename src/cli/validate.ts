@@ -3,6 +3,7 @@ import { decide, ADMITTED_KINDS, type AdmittedKind } from '../admission/decide.t
 import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES, UPGRADE_POLICIES, type AdmissionInput } from '../admission/types.ts';
 import { requireChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
+import { DECISION_FLAGS } from './decision-flags.ts';
 import { EXIT_DENIED, EXIT_OK, UsageError, defineCommand, oneStdin, requireFlag } from './command.ts';
 
 export const validateCommand = defineCommand({
@@ -27,14 +28,7 @@ keeps kind, namespace and name. A FILE (or PATH) of - is read from stdin (one of
       default: 'edge',
       description: "edge: one declared step; sequential: kcm v1.6+'s step-by-step walk, every step a declared edge; reachable: any path",
     },
-    'unchained-upgrades': {
-      type: 'string',
-      arg: 'M',
-      values: UNCHAINED_UPGRADES,
-      default: 'deny',
-      description: 'a template or version change of a service that names no templateChain: refused or allowed',
-    },
-    'system-namespace': { type: 'string', arg: 'NS', default: DEFAULT_DECISION_OPTIONS.systemNamespace, description: 'where MultiClusterService chains live' },
+    ...DECISION_FLAGS,
     namespace: { type: 'string', arg: 'NS', default: 'default', defaultText: '"default"', description: 'namespace for objects (and chains) without metadata.namespace' },
   },
   footer: 'Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.',
