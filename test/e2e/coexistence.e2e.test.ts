@@ -5,10 +5,10 @@
 // counters: chaingate stops writing the status field once the stand-in owns it (at most one write
 // per object before that), its annotation is written only when its value changes, and at rest
 // the objects are written no more often than the stand-in alone writes them (which is 0).
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTools, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { watchClusterDeployments } from '../support/raw-watch.ts';
 import { kcmCrds } from '../kcm/crds.ts';
 import { KCM_STAND_IN_MANAGER, startKcmStatusWriter, type KcmStatusWriter } from '../kcm/status-writer.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
@@ -21,34 +21,21 @@ const CHURN_MS = 65_000;
 const REST_MS = 15_000;
 const ANNOTATION = 'chaingate.k0rdent.mirantis.com/upgrade-paths';
 
-/** MODIFIED events of the namespace's ClusterDeployments from a raw watch, by object. */
+/** MODIFIED events of the namespace's ClusterDeployments, and changes of chaingate's annotation, by object. */
 async function watchModified(cluster: ControlPlane, resourceVersion: string): Promise<{ counts: Map<string, number>; annotationChanges: Map<string, number>; stop: () => void }> {
-  const { kubectl } = await ensureTools();
-  const path = `/apis/k0rdent.mirantis.com/v1beta1/namespaces/${NS}/clusterdeployments?watch=1&resourceVersion=${resourceVersion}`;
-  const child = spawn(kubectl, ['--kubeconfig', cluster.kubeconfig, 'get', '--raw', path], { stdio: ['ignore', 'pipe', 'inherit'] });
   const counts = new Map<string, number>();
   const annotationChanges = new Map<string, number>();
   const lastAnnotation = new Map<string, string | undefined>();
-  let pending = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      if (!line.trim()) continue;
-      const event = JSON.parse(line) as { type: string; object: { metadata: { name: string; annotations?: Record<string, string> } } };
-      const name = event.object.metadata.name;
-      if (event.type === 'MODIFIED') counts.set(name, (counts.get(name) ?? 0) + 1);
-      const annotation = event.object.metadata.annotations?.[ANNOTATION];
-      if (annotation !== lastAnnotation.get(name)) {
-        if (annotation !== undefined) annotationChanges.set(name, (annotationChanges.get(name) ?? 0) + 1);
-        lastAnnotation.set(name, annotation);
-      }
+  const watch = await watchClusterDeployments(cluster, { namespace: NS, resourceVersion }, (event) => {
+    const name = event.object.metadata.name;
+    if (event.type === 'MODIFIED') counts.set(name, (counts.get(name) ?? 0) + 1);
+    const annotation = event.object.metadata.annotations?.[ANNOTATION];
+    if (annotation !== lastAnnotation.get(name)) {
+      if (annotation !== undefined) annotationChanges.set(name, (annotationChanges.get(name) ?? 0) + 1);
+      lastAnnotation.set(name, annotation);
     }
   });
-  await sleep(500);
-  return { counts, annotationChanges, stop: () => void child.kill() };
+  return { counts, annotationChanges, stop: watch.stop };
 }
 
 describe('chaingate (2 replicas) beside a kcm status writer built from kcm v1.11.4', () => {

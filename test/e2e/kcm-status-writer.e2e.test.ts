@@ -3,10 +3,10 @@
 // as "kcm-stand-in" on the status subresource, and how often it rewrites an object at rest (kcm's
 // UpgradePaths returns paths in Go map order, and every write is an update event that reconciles
 // again, so a chain with several destinations can keep the writer busy; one destination cannot).
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTools, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { watchClusterDeployments } from '../support/raw-watch.ts';
 import { kcmCrds } from '../kcm/crds.ts';
 import { KCM_STAND_IN_MANAGER, startKcmStatusWriter, type KcmStatusWriter } from '../kcm/status-writer.ts';
 import { chainYaml, clusterDeploymentYaml, eventually } from '../support/manifests.ts';
@@ -17,22 +17,13 @@ const REST_MS = 30_000;
 
 type Paths = { name: string; namespace: string; template: string; availableUpgrades?: { versions?: { name: string; version: string }[] }[] }[];
 
-/** Counts MODIFIED watch events of one object, from kubectl's raw watch stream (one JSON event a line). */
+/** Counts MODIFIED watch events of one object, from the API server's raw watch stream. */
 async function watchModified(cluster: ControlPlane, name: string, resourceVersion: string): Promise<{ count: () => number; stop: () => void }> {
-  const { kubectl } = await ensureTools();
-  const path = `/apis/k0rdent.mirantis.com/v1beta1/namespaces/${NS}/clusterdeployments?watch=1&fieldSelector=metadata.name%3D${name}&resourceVersion=${resourceVersion}`;
-  const child = spawn(kubectl, ['--kubeconfig', cluster.kubeconfig, 'get', '--raw', path], { stdio: ['ignore', 'pipe', 'inherit'] });
   let modified = 0;
-  let pending = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const l of lines) if (l.trim() && (JSON.parse(l) as { type: string }).type === 'MODIFIED') modified++;
+  const watch = await watchClusterDeployments(cluster, { namespace: NS, resourceVersion, name }, (event) => {
+    if (event.type === 'MODIFIED') modified++;
   });
-  await sleep(500); // the watch is established
-  return { count: () => modified, stop: () => void child.kill() };
+  return { count: () => modified, stop: watch.stop };
 }
 
 describe('kcm status-writer stand-in on kube-apiserver (kcm CRDs v1.11.4, no chaingate)', () => {
