@@ -2,8 +2,10 @@
 // nothing is published yet, the same computation over the cluster's chains.
 import { parseChain, parseServices, MalformedObjectError } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
-import { computeUpgradePaths, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
-import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, loadKubeConfig, preferredVersion, type KcmResource } from '../kube/client.ts';
+import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../status/upgrade-paths.ts';
+import { CALL_TIMEOUT_MS, CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, loadKubeConfig, preferredVersion, withTimeout, type KcmResource } from '../kube/client.ts';
+import { CLUSTER_DEPLOYMENT_CRD, upgradeItemShapeOfCrd } from '../kube/kcm-generation.ts';
 import { UsageError, requireReadableFile } from './command.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../controller/status-writer.ts';
 
@@ -86,8 +88,18 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
       // an unreadable chain simply offers no paths; computeUpgradePaths says so
     }
   }
-  const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains);
+  const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains, { itemShape: await servedItemShape(kc) });
   return { paths, source: 'computed', problems: problems.filter((p) => p.type === 'Warning').map((p) => p.message), disagreements: [] };
+}
+
+/** The item shape of the served ClusterDeployment CRD; `names` when it cannot be read (RBAC). */
+async function servedItemShape(kc: KubeConfig): Promise<UpgradeItemShape> {
+  try {
+    const crd = await withTimeout(kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name: CLUSTER_DEPLOYMENT_CRD }), CALL_TIMEOUT_MS, 'CRD read');
+    return upgradeItemShapeOfCrd(crd);
+  } catch {
+    return 'names';
+  }
 }
 
 /** A published item's steps as names: chaingate's upgradePaths, or kcm's versions (v1.6+). */

@@ -1,6 +1,6 @@
 // `chaingate paths`: the servicesUpgradePaths the controller would publish for an object.
 import { parseServices, MalformedObjectError } from '../model/parse.ts';
-import { computeUpgradePaths } from '../status/upgrade-paths.ts';
+import { computeUpgradePaths, UPGRADE_ITEM_SHAPES } from '../status/upgrade-paths.ts';
 import { OUTPUT_FORMATS, renderUpgradePaths } from '../status/render.ts';
 import { chainNamespaceFor } from '../admission/service-decisions.ts';
 import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES } from '../admission/types.ts';
@@ -36,6 +36,13 @@ A FILE (or PATH) of - is read from stdin (one of them at most).`,
       values: UPGRADE_POLICIES,
       default: 'edge',
       description: 'edge or reachable: shortest paths; sequential: the steps kcm v1.6+ deploys, over the fewest edits that policy admits',
+    },
+    'item-shape': {
+      type: 'string',
+      arg: 'S',
+      values: UPGRADE_ITEM_SHAPES,
+      default: 'names',
+      description: "file mode: names: classic kcm's {upgradePaths}; versions: kcm v1.6+'s, with each step's {name, version} (live mode follows the served CRD)",
     },
     filename: { type: 'string', short: 'f', arg: 'FILE', description: 'the ClusterDeployment or MultiClusterService' },
     output: { type: 'string', short: 'o', arg: 'FORMAT', values: OUTPUT_FORMATS, default: 'table', description: 'output format' },
@@ -96,6 +103,7 @@ A FILE (or PATH) of - is read from stdin (one of them at most).`,
     const { paths, problems } = computeUpgradePaths(services, chainNamespace, chains, {
       policy,
       templateVersion: (ns, name) => templates.get(ns, name),
+      itemShape: values['item-shape'],
     });
     if (given.has('upgrade-policy')) io.stderr(`policy: ${policy}`);
     io.stdout(renderUpgradePaths(paths, format));

@@ -57,6 +57,7 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
       routes: () => ({
         policy: cache.handlerDependencies.policy?.() ?? config.decisions.policy,
         templateVersion: (namespace, name) => cache.templates.get(namespace, name),
+        itemShape: cache.itemShape(),
       }),
     });
     const running = controller;
@@ -92,6 +93,8 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
       }, 500);
       recompute.unref();
     });
+    // A kcm upgrade (new CRDs) can change the policy `auto` resolves to and the item shape.
+    cache.onKcmChange(() => running.resyncAll());
     await controller.start();
     elector?.start();
     readiness.push({ name: 'controller caches not synced', ready: () => running.hasSynced });

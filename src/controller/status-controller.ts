@@ -44,6 +44,19 @@ export interface StatusControllerOptions {
 /** chaingate's field manager name (client.ts sends it on every write). */
 const FIELD_MANAGER = 'chaingate';
 
+/** A write whose result the watch has not delivered yet. */
+interface PendingWrite {
+  target: 'status' | 'annotation';
+  value: string;
+  /** resourceVersion of the written object, from the API server's answer. */
+  written: string | undefined;
+  /** After this (ms since epoch), the write no longer counts as in flight: a relist may skip it. */
+  until: number;
+}
+
+/** How long a write stays "in flight" at most when the watch never shows its result. */
+const IN_FLIGHT_MS = 30_000;
+
 interface Tracked {
   kind: OwnerKind;
   object: Record<string, unknown>;
@@ -57,8 +70,11 @@ const KINDS: Array<{ kind: OwnerKind; resource: KcmResource; prefix: string }> =
 export class StatusController {
   private readonly options: StatusControllerOptions;
   private readonly objects = new Map<string, Tracked>();
-  /** The last write per object, with the cached resourceVersion it was decided on. */
-  private readonly lastWrites = new Map<string, { resourceVersion: string | undefined; target: string; value: string }>();
+  /**
+   * The last write per object (by `Kind/namespace/name`): its value and the resourceVersion the
+   * API server gave the result, until the watch has delivered that version.
+   */
+  private readonly lastWrites = new Map<string, PendingWrite>();
   private readonly index = new ReferenceIndex();
   private readonly queue: WorkQueue;
   private readonly informers: ResilientInformer[] = [];
@@ -168,6 +184,11 @@ export class StatusController {
     const meta = object.metadata as { name?: string; namespace?: string } | undefined;
     const key = `${prefix}/${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`;
     this.objects.set(key, { kind, object });
+    // The watch delivers versions in order: once it shows our write's result, whatever comes
+    // later reflects it, and a missing value there is a real change.
+    const id = `${kind}/${meta?.namespace ?? ''}/${meta?.name ?? ''}`;
+    const pending = this.lastWrites.get(id);
+    if (pending && pending.written !== undefined && pending.written === (meta as { resourceVersion?: string } | undefined)?.resourceVersion) this.lastWrites.delete(id);
     const chainNamespace = this.chainNamespace(kind, meta?.namespace ?? '');
     let chains: string[] = [];
     try {
@@ -229,13 +250,21 @@ export class StatusController {
     }
     const writer = this.options.statusWriter ?? 'auto';
     if (writer === 'off') return;
-    // A reconcile can run again on the cached object from before our own write reached the
-    // cache (another event of the same object): the write is in flight, not missing.
+    // A reconcile can run on a cached object from before our own write reached the cache: the
+    // same version, or a newer one another writer made meanwhile (kcm's status update racing
+    // our patch). Until the watch shows our write's result, the value is in flight, not missing.
     const id = `${kind}/${meta.namespace ?? ''}/${meta.name}`;
-    const resourceVersion = (meta as { resourceVersion?: string }).resourceVersion;
-    const inFlight = (target: string, value: string) => {
+    const inFlight = (target: PendingWrite['target'], value: string) => {
       const last = this.lastWrites.get(id);
-      return last !== undefined && last.resourceVersion === resourceVersion && last.target === target && last.value === value;
+      return last !== undefined && last.target === target && last.value === value && Date.now() < last.until;
+    };
+    const remember = (target: PendingWrite['target'], value: string, answer: unknown) => {
+      const written = (answer as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+      // The watch may have delivered the result before the answer arrived.
+      const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
+      const cached = this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}`)?.object.metadata as { resourceVersion?: string } | undefined;
+      if (typeof written === 'string' && cached?.resourceVersion === written) return;
+      this.lastWrites.set(id, { target, value, written: typeof written === 'string' ? written : undefined, until: Date.now() + IN_FLIGHT_MS });
     };
     const owners = (meta as Record<string, unknown>)[UPGRADE_PATHS_OWNERS];
     const someoneElse = Array.isArray(owners) && owners.some((owner) => owner !== FIELD_MANAGER);
@@ -247,8 +276,7 @@ export class StatusController {
         this.metrics.skipped.inc({ kind });
         return;
       }
-      await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } });
-      this.lastWrites.set(id, { resourceVersion, target: 'status', value });
+      remember('status', value, await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } }));
       this.metrics.patches.inc({ kind, target: 'status' });
       return;
     }
@@ -259,8 +287,7 @@ export class StatusController {
       this.metrics.skipped.inc({ kind });
       return;
     }
-    await this.options.client.patch(resource, meta.namespace, meta.name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } });
-    this.lastWrites.set(id, { resourceVersion, target: 'annotation', value });
+    remember('annotation', value, await this.options.client.patch(resource, meta.namespace, meta.name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } }));
     this.metrics.patches.inc({ kind, target: 'annotation' });
   }
 }

@@ -29,6 +29,7 @@ import { ResilientInformer, type InformerEvents } from './resilient-informer.ts'
 import { DeployedServices, TemplateVersions } from '../graph/deployment-index.ts';
 import { KcmGenerationWatch, type KcmGeneration } from './kcm-generation.ts';
 import type { ConfiguredPolicy, UpgradePolicy } from '../admission/types.ts';
+import type { UpgradeItemShape } from '../status/upgrade-paths.ts';
 
 export interface ChainCacheOptions {
   config: ServeConfig;
@@ -46,6 +47,13 @@ export interface ChainCache {
   deployed: DeployedServices;
   /** The kcm generation read from the served CRD; undefined until read. */
   generation(): KcmGeneration | undefined;
+  /** The published item shape the served CRD defines (`names` until read). */
+  itemShape(): UpgradeItemShape;
+  /**
+   * Called when what the published upgrades depend on in the cluster's kcm changes after
+   * start (generation, hence `auto`'s policy, or item shape): everything is recomputed.
+   */
+  onKcmChange(listener: () => void): void;
   /** Seconds since the cache last heard from the API server. */
   staleness(): number;
   stop(): Promise<void>;
@@ -140,11 +148,18 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
   const informers = () => [...chainInformers, ...templateInformers, ...serviceSetInformers];
 
   let generation: KcmGeneration | undefined;
+  const kcmListeners: Array<() => void> = [];
+  let generationRead = false;
+  const kcmChanged = () => {
+    if (generationRead) for (const listener of kcmListeners) listener();
+  };
   const generationWatch = new KcmGenerationWatch({
     kc,
     logger,
+    onShapeChange: kcmChanged,
     onChange: (next) => {
       generation = next;
+      kcmChanged();
       if (next === 'sequential' && serviceSetInformers.length === 0 && !stopped) {
         serviceSetInformers = watch(SERVICE_SETS, (namespace) => ({
           upsert: (object) => deployed.set(object),
@@ -224,6 +239,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     logger.error({ err: err.message }, 'chain watch failed to start'),
   );
   await generationWatch.start();
+  generationRead = true;
 
   const watched = (namespace: string) => config.namespaces.length === 0 || config.namespaces.includes(namespace);
   const handlerDependencies: Omit<HandlerDependencies, 'options'> = {
@@ -272,6 +288,8 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     templates,
     deployed,
     generation: () => generation,
+    itemShape: () => generationWatch.itemShape ?? 'names',
+    onKcmChange: (listener) => void kcmListeners.push(listener),
     staleness,
     async stop() {
       stopped = true;

@@ -6,6 +6,7 @@ import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isRecord } from '../model/parse.ts';
 import { GROUP } from '../model/resources.ts';
+import type { UpgradeItemShape } from '../status/upgrade-paths.ts';
 import { CALL_TIMEOUT_MS, withTimeout } from './client.ts';
 
 export type KcmGeneration = 'sequential' | 'classic';
@@ -23,6 +24,23 @@ export function generationOfCrd(crd: unknown): KcmGeneration {
   return 'classic';
 }
 
+/**
+ * The shape of a published upgrade item: `versions` when a served version of the CRD has
+ * status.servicesUpgradePaths[].availableUpgrades[].versions (kcm v1.6+). The API server
+ * prunes fields its schema lacks, so writing the other shape would never compare equal.
+ */
+export function upgradeItemShapeOfCrd(crd: unknown): UpgradeItemShape {
+  const versions = isRecord(crd) && isRecord(crd.spec) && Array.isArray(crd.spec.versions) ? crd.spec.versions : [];
+  for (const version of versions) {
+    if (!isRecord(version) || version.served === false) continue;
+    const item = dig(version, [
+      'schema', 'openAPIV3Schema', 'properties', 'status', 'properties', 'servicesUpgradePaths', 'items', 'properties', 'availableUpgrades', 'items', 'properties',
+    ]);
+    if (isRecord(item) && isRecord(item.versions)) return 'versions';
+  }
+  return 'names';
+}
+
 function dig(value: unknown, path: string[]): unknown {
   let current = value;
   for (const key of path) {
@@ -37,11 +55,14 @@ export interface GenerationWatchOptions {
   logger: Logger;
   intervalMs?: number;
   onChange: (generation: KcmGeneration) => void;
+  /** The published item shape changed (also called once on the first read). */
+  onShapeChange?: (shape: UpgradeItemShape) => void;
 }
 
 /** Reads the CRD now and every `intervalMs`; keeps the last answer when a read fails. */
 export class KcmGenerationWatch {
   generation: KcmGeneration | undefined;
+  itemShape: UpgradeItemShape | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly options: GenerationWatchOptions;
   private readonly api: ApiextensionsV1Api;
@@ -73,6 +94,11 @@ export class KcmGenerationWatch {
       const rv = crd.metadata?.resourceVersion;
       if (rv !== undefined && rv === this.resourceVersion) return;
       this.resourceVersion = rv;
+      const shape = upgradeItemShapeOfCrd(crd);
+      if (shape !== this.itemShape) {
+        this.itemShape = shape;
+        this.options.onShapeChange?.(shape);
+      }
       const generation = generationOfCrd(crd);
       if (generation !== this.generation) {
         this.generation = generation;

@@ -9,13 +9,16 @@ export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'yaml', 'json']
 export function renderUpgradePaths(paths: ServiceUpgradePaths[], format: OutputFormat): string {
   if (format === 'json') return JSON.stringify({ servicesUpgradePaths: paths }, null, 2);
   if (format === 'yaml') return stringify({ servicesUpgradePaths: paths }).trimEnd();
-  const rows: string[][] = [['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'STEPS', 'PATH']];
+  // The VERSION column only where items carry versions (kcm v1.6+'s shape).
+  const withVersions = paths.some((service) => (service.availableUpgrades ?? []).some((item) => item.versions !== undefined));
+  const rows: string[][] = [withVersions ? ['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'VERSION', 'STEPS', 'PATH'] : ['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'STEPS', 'PATH']];
+  const row = (cells: string[], version: string) => (withVersions ? [...cells.slice(0, 3), version, ...cells.slice(3)] : cells);
   for (const service of paths) {
     const id = `${service.namespace}/${service.name}`;
     const upgrades = service.availableUpgrades ?? [];
-    if (upgrades.length === 0) rows.push([id, service.template, '<none>', '', '']);
-    for (const { upgradePaths } of upgrades) {
-      rows.push([id, service.template, upgradePaths.at(-1) ?? '', String(upgradePaths.length), upgradePaths.join(' -> ')]);
+    if (upgrades.length === 0) rows.push(row([id, service.template, '<none>', '', ''], ''));
+    for (const { upgradePaths, versions } of upgrades) {
+      rows.push(row([id, service.template, upgradePaths.at(-1) ?? '', String(upgradePaths.length), upgradePaths.join(' -> ')], versions?.at(-1)?.version ?? ''));
     }
   }
   return table(rows);

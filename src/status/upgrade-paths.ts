@@ -9,17 +9,38 @@ import type { UpgradePolicy } from '../admission/types.ts';
 import { sequentialRoutes } from '../admission/sequential-routes.ts';
 import { templateVersion, type TemplateVersionLookup } from '../admission/service-versions.ts';
 
-/** How routes are chosen: the policy in force, and where template versions come from. */
+/**
+ * How a published item looks, as the served CRD defines it: `names` is classic kcm's
+ * `{upgradePaths}`; `versions` (kcm v1.6+, whose schema has the field) adds
+ * `versions: [{name, version}]`, one per step, beside the names.
+ */
+export type UpgradeItemShape = 'names' | 'versions';
+export const UPGRADE_ITEM_SHAPES: readonly UpgradeItemShape[] = ['names', 'versions'];
+
+/** How routes are chosen and published: the policy in force, template versions, item shape. */
 export interface RouteOptions {
   policy?: UpgradePolicy;
   templateVersion?: TemplateVersionLookup;
+  /** Default `names`. */
+  itemShape?: UpgradeItemShape;
+}
+
+/** One step of a route, as kcm v1.6+ names it (AvailableUpgrade). */
+export interface UpgradeStep {
+  name: string;
+  version: string;
+}
+
+export interface UpgradeItem {
+  versions?: UpgradeStep[];
+  upgradePaths: string[];
 }
 
 export interface ServiceUpgradePaths {
   name: string;
   namespace: string;
   template: string;
-  availableUpgrades?: Array<{ upgradePaths: string[] }>;
+  availableUpgrades?: UpgradeItem[];
 }
 
 /** Why a service got no upgrades: becomes a Kubernetes Event. */
@@ -85,7 +106,16 @@ export function computeUpgradePaths(
             (t) => templateVersion(t, chainNamespace, chain, routeOptions.templateVersion),
           ).routes
         : chain.reachableUpgrades(service.template);
-    if (reachable.length > 0) entry.availableUpgrades = reachable.map((r) => ({ upgradePaths: r.path }));
+    if (reachable.length > 0) {
+      // A step's version is what kcm would read for it (the template's, else the chain's;
+      // kcm too falls back to the name when neither says).
+      const versionOf = (t: string) => templateVersion(t, chainNamespace, chain, routeOptions.templateVersion);
+      entry.availableUpgrades = reachable.map((r) =>
+        routeOptions.itemShape === 'versions'
+          ? { versions: r.path.map((name) => ({ name, version: versionOf(name) })), upgradePaths: r.path }
+          : { upgradePaths: r.path },
+      );
+    }
     return entry;
   });
   return { paths, problems };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ensureTools, repoRoot, run, startControlPlane, type CommandResult, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused } from '../support/webhook.ts';
-import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml } from '../support/manifests.ts';
+import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml, routeItem } from '../support/manifests.ts';
 
 const CHART = join(repoRoot, 'charts', 'chaingate');
 const CRDS = kcmCrds('v1.11.4');
@@ -193,7 +193,7 @@ describe('the chart on kube-apiserver with kcm CRDs v1.11.4', () => {
     );
     expect(JSON.parse(published)).toEqual([{
       name: 'ingress-nginx', namespace: 'ingress-nginx', template: 'ingress-nginx-4-11-0',
-      availableUpgrades: [{ upgradePaths: ['ingress-nginx-4-11-3'] }, { upgradePaths: ['ingress-nginx-4-11-3', 'ingress-nginx-4-11-5'] }],
+      availableUpgrades: [routeItem('ingress-nginx-4-11-3'), routeItem('ingress-nginx-4-11-3', 'ingress-nginx-4-11-5')],
     }]);
     expect(asServiceAccount.logs.join('\n')).not.toMatch(/forbidden/i);
   });

@@ -112,6 +112,9 @@ describe('chaingate (2 replicas) beside a kcm status writer built from kcm v1.11
     expect(annotationChanges).toBeGreaterThanOrEqual(edits);
     expect(annotationChanges).toBeLessThanOrEqual(edits + OBJECTS.length);
     const annotationWrites = await sum('chaingate_controller_status_patches_total', { target: 'annotation' });
+    // Nor does chaingate send the same value twice: a stand-in write racing chaingate's patch
+    // (a newer object still without the annotation) is no reason to patch again.
+    expect(annotationWrites).toBeLessThanOrEqual(edits + OBJECTS.length);
 
     // At rest: count every write of the objects from the API server's own watch.
     const rv = JSON.parse(await ok(cluster, ['get', 'clusterdeployments', '-n', NS, '-o', 'json'])).metadata.resourceVersion as string;

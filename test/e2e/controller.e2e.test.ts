@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused, registerWebhook } from '../support/webhook.ts';
-import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml } from '../support/manifests.ts';
+import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml, routeItem } from '../support/manifests.ts';
 
 
 
@@ -39,8 +39,8 @@ describe('status controller on kube-apiserver (kcm CRDs v1.11.4)', () => {
     await ok(cluster, ['apply', '-f', '-'], cdYaml('spec', 'team-a', [['one', 'app-010', 'spec-chain'], ['two', 'app-030', 'spec-chain']]));
     const published = await eventually(() => paths('clusterdeployment', 'spec', 'team-a'), (v) => Array.isArray(v) && v.length === 2);
     expect(published).toEqual([
-      { name: 'one', namespace: 'one', template: 'app-010', availableUpgrades: [{ upgradePaths: ['app-020'] }, { upgradePaths: ['app-030'] }, { upgradePaths: ['app-040'] }, { upgradePaths: ['app-040', 'app-100'] }] },
-      { name: 'two', namespace: 'two', template: 'app-030', availableUpgrades: [{ upgradePaths: ['app-040'] }, { upgradePaths: ['app-040', 'app-100'] }] },
+      { name: 'one', namespace: 'one', template: 'app-010', availableUpgrades: [routeItem('app-020'), routeItem('app-030'), routeItem('app-040'), routeItem('app-040', 'app-100')] },
+      { name: 'two', namespace: 'two', template: 'app-030', availableUpgrades: [routeItem('app-040'), routeItem('app-040', 'app-100')] },
     ]);
   });
 
@@ -56,7 +56,7 @@ describe('status controller on kube-apiserver (kcm CRDs v1.11.4)', () => {
 
     await ok(cluster, ['apply', '-f', '-'], chainYaml('web-chain', 'team-a', { 'web-1': ['web-2'], 'web-2': [] }));
     const after = await eventually(() => paths('clusterdeployment', 'late', 'team-a'), (v) => v?.[0]?.availableUpgrades !== undefined);
-    expect(after).toEqual([{ name: 'web', namespace: 'web', template: 'web-1', availableUpgrades: [{ upgradePaths: ['web-2'] }] }]);
+    expect(after).toEqual([{ name: 'web', namespace: 'web', template: 'web-1', availableUpgrades: [routeItem('web-2')] }]);
 
     await ok(cluster, ['delete', 'servicetemplatechain', 'web-chain', '-n', 'team-a']);
     const gone = await eventually(() => paths('clusterdeployment', 'late', 'team-a'), (v) => v?.[0]?.availableUpgrades === undefined);
@@ -67,7 +67,7 @@ describe('status controller on kube-apiserver (kcm CRDs v1.11.4)', () => {
     await ok(cluster, ['apply', '-f', '-'], cdYaml('spec', 'team-a', [['one', 'app-040', 'spec-chain'], ['two', 'app-999', 'spec-chain']]));
     const published = await eventually(() => paths('clusterdeployment', 'spec', 'team-a'), (v) => v?.[0]?.template === 'app-040');
     expect(published).toEqual([
-      { name: 'one', namespace: 'one', template: 'app-040', availableUpgrades: [{ upgradePaths: ['app-100'] }] },
+      { name: 'one', namespace: 'one', template: 'app-040', availableUpgrades: [routeItem('app-100')] },
       { name: 'two', namespace: 'two', template: 'app-999' },
     ]);
     const reasons = await eventually(
@@ -85,7 +85,7 @@ describe('status controller on kube-apiserver (kcm CRDs v1.11.4)', () => {
       `apiVersion: k0rdent.mirantis.com/v1beta1\nkind: MultiClusterService\nmetadata: {name: global}\nspec:\n  serviceSpec:\n    services:\n      - {name: g, namespace: g, template: g-1, templateChain: global-chain}\n`,
     );
     const published = await eventually(() => paths('multiclusterservice', 'global'), (v) => v?.[0]?.availableUpgrades !== undefined);
-    expect(published).toEqual([{ name: 'g', namespace: 'g', template: 'g-1', availableUpgrades: [{ upgradePaths: ['g-2'] }, { upgradePaths: ['g-2', 'g-3'] }] }]);
+    expect(published).toEqual([{ name: 'g', namespace: 'g', template: 'g-1', availableUpgrades: [routeItem('g-2'), routeItem('g-2', 'g-3')] }]);
   });
 
   it('leaves spec and other status fields alone, and never patches an unchanged status', async () => {
@@ -186,7 +186,7 @@ describe('with fewer graphs kept built than chains in use (--graph-cache-size 1)
     for (const n of names) await ok(cluster, ['apply', '-f', '-'], cdYaml(n, 'team-a', [[n, `${n}-1`, `${n}-chain`]]));
     for (const n of names) {
       const published = await eventually(() => paths('clusterdeployment', n, 'team-a'), (v) => v?.[0]?.availableUpgrades !== undefined);
-      expect(published).toEqual([{ name: n, namespace: n, template: `${n}-1`, availableUpgrades: [{ upgradePaths: [`${n}-2`] }, { upgradePaths: [`${n}-2`, `${n}-3`] }] }]);
+      expect(published).toEqual([{ name: n, namespace: n, template: `${n}-1`, availableUpgrades: [routeItem(`${n}-2`), routeItem(`${n}-2`, `${n}-3`)] }]);
     }
     // Each edit needs its chain's graph, evicted by the edit before it.
     for (const n of names) {
@@ -197,7 +197,7 @@ describe('with fewer graphs kept built than chains in use (--graph-cache-size 1)
     for (const n of names) await ok(cluster, ['apply', '-f', '-'], cdYaml(n, 'team-a', [[n, `${n}-2`, `${n}-chain`]]));
     for (const n of names) {
       const published = await eventually(() => paths('clusterdeployment', n, 'team-a'), (v) => v?.[0]?.template === `${n}-2`);
-      expect(published).toEqual([{ name: n, namespace: n, template: `${n}-2`, availableUpgrades: [{ upgradePaths: [`${n}-3`] }] }]);
+      expect(published).toEqual([{ name: n, namespace: n, template: `${n}-2`, availableUpgrades: [routeItem(`${n}-3`)] }]);
     }
     expect(await chaingate.metric('chaingate_chain_graphs_built')).toBe(1);
     // Three chains through a cache of one: graphs were rebuilt, not kept.

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok } from '../support/webhook.ts';
-import { chainYaml, clusterDeploymentYaml, eventually, kcmCrds } from '../support/manifests.ts';
+import { chainYaml, clusterDeploymentYaml, eventually, kcmCrds, routeItem } from '../support/manifests.ts';
 
 const NS = 'team-a';
 const ANNOTATION = 'chaingate.k0rdent.mirantis.com/upgrade-paths';
@@ -34,7 +34,7 @@ describe('status writer: yields status.servicesUpgradePaths to another field man
   it('writes the status while it is the only writer, and owns the field', async () => {
     await ok(cluster, ['apply', '-f', '-'], clusterDeploymentYaml('alone', NS, [{ name: 'app', template: 'app-1', chain: 'app' }]));
     const published = await eventually(() => object('alone'), (o) => o.status?.servicesUpgradePaths !== undefined, { what: 'status published' });
-    expect(published.status.servicesUpgradePaths[0].availableUpgrades).toEqual([{ upgradePaths: ['app-2'] }, { upgradePaths: ['app-2', 'app-3'] }]);
+    expect(published.status.servicesUpgradePaths[0].availableUpgrades).toEqual([routeItem('app-2'), routeItem('app-2', 'app-3')]);
     expect(owners(published)).toEqual(['chaingate']);
     expect(published.metadata.annotations?.[ANNOTATION]).toBeUndefined();
   });
@@ -48,7 +48,7 @@ describe('status writer: yields status.servicesUpgradePaths to another field man
 
     const yielded = await eventually(() => object('shared'), (o) => o.metadata.annotations?.[ANNOTATION] !== undefined, { what: 'annotation written' });
     expect(JSON.parse(yielded.metadata.annotations[ANNOTATION])).toEqual([
-      { name: 'app', namespace: 'app', template: 'app-1', availableUpgrades: [{ upgradePaths: ['app-2'] }, { upgradePaths: ['app-2', 'app-3'] }] },
+      { name: 'app', namespace: 'app', template: 'app-1', availableUpgrades: [routeItem('app-2'), routeItem('app-2', 'app-3')] },
     ]);
     expect(owners(yielded)).toContain('kcm');
     const statusWrites = await chaingate.metric('chaingate_controller_status_patches_total', { target: 'status' });
@@ -65,7 +65,7 @@ describe('status writer: yields status.servicesUpgradePaths to another field man
     // A template change changes chaingate's value: the annotation follows, the status stays kcm's.
     await ok(cluster, ['apply', '-f', '-'], clusterDeploymentYaml('shared', NS, [{ name: 'app', template: 'app-2', chain: 'app' }]));
     const moved = await eventually(() => object('shared'), (o) => (o.metadata.annotations?.[ANNOTATION] ?? '').includes('"template":"app-2"'), { what: 'annotation follows the edit' });
-    expect(JSON.parse(moved.metadata.annotations[ANNOTATION])[0].availableUpgrades).toEqual([{ upgradePaths: ['app-3'] }]);
+    expect(JSON.parse(moved.metadata.annotations[ANNOTATION])[0].availableUpgrades).toEqual([routeItem('app-3')]);
     expect(moved.status.servicesUpgradePaths).toEqual(kcmValue);
     expect(await chaingate.metric('chaingate_controller_status_patches_total', { target: 'status' })).toBe(statusWrites);
   });

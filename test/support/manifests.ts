@@ -61,3 +61,13 @@ export async function eventually<T>(
   }
   return value;
 }
+
+/**
+ * A published upgrade item in kcm v1.6+'s shape (the CRDs these tests install have `versions`):
+ * each step as `name` or `[name, version]`; a step without a known version reads its name,
+ * as kcm does.
+ */
+export function routeItem(...steps: Array<string | [string, string]>): { versions: Array<{ name: string; version: string }>; upgradePaths: string[] } {
+  const pairs = steps.map((step): [string, string] => (typeof step === 'string' ? [step, step] : step));
+  return { versions: pairs.map(([name, version]) => ({ name, version })), upgradePaths: pairs.map(([name]) => name) };
+}

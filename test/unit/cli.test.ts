@@ -326,6 +326,19 @@ describe('chaingate paths', () => {
     ]);
   });
 
+  it("--item-shape versions: kcm v1.6+'s items, each step's version from its ServiceTemplate", async () => {
+    const run = await cli('paths', '--chains', 'examples/sequential', '-f', 'examples/sequential/1-web-4-11-3.yaml', '--upgrade-policy', 'sequential', '--item-shape', 'versions', '-o', 'json');
+    expect(run.code).toBe(0);
+    const items = JSON.parse(run.stdout).servicesUpgradePaths[0].availableUpgrades;
+    expect(items.map((i: { versions: Array<{ version: string }> }) => i.versions.map((v) => v.version))).toEqual([['4.11.5'], ['4.11.5', '4.12.3'], ['4.11.5', '4.12.3', '4.13.0']]);
+    expect(items[2].upgradePaths).toEqual(['ingress-nginx-4-11-5', 'ingress-nginx-4-12-3', 'ingress-nginx-4-13-0']);
+    const table = await cli('paths', '--chains', 'examples/sequential', '-f', 'examples/sequential/1-web-4-11-3.yaml', '--item-shape', 'versions');
+    expect(table.stdout.split('\n')[0]!.split(/\s{3,}/)).toEqual(['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'VERSION', 'STEPS', 'PATH']);
+    const bad = await cli('paths', '--chains', 'examples/sequential', '-f', 'examples/sequential/1-web-4-11-3.yaml', '--item-shape', 'both');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--item-shape');
+  });
+
   it('a service at the end of its chain shows <none>; problems go to stderr', async () => {
     const file = write(
       'paths.yaml',

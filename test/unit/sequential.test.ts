@@ -259,4 +259,21 @@ describe("kcm's generation, read from the ClusterDeployment CRD as released", ()
     expect(generationOfCrd(null)).toBe('classic');
     expect(generationOfCrd({ spec: { versions: 'x' } })).toBe('classic');
   });
+
+  it("the published item shape: upgradePaths on v1.0.0 and v1.3.0, versions beside them on v1.10.0 and v1.11.4", async () => {
+    const { kcmCrds } = await import('../kcm/crds.ts');
+    const { upgradeItemShapeOfCrd } = await import('../../src/kube/kcm-generation.ts');
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const crd = (version: string) => parse(readFileSync(`${kcmCrds(version)}/k0rdent.mirantis.com_clusterdeployments.yaml`, 'utf8'));
+    expect(upgradeItemShapeOfCrd(crd('v1.0.0'))).toBe('names');
+    expect(upgradeItemShapeOfCrd(crd('v1.3.0'))).toBe('names');
+    expect(upgradeItemShapeOfCrd(crd('v1.10.0'))).toBe('versions');
+    expect(upgradeItemShapeOfCrd(crd('v1.11.4'))).toBe('versions');
+    const unserved = crd('v1.11.4');
+    for (const v of unserved.spec.versions) v.served = false;
+    expect(upgradeItemShapeOfCrd(unserved)).toBe('names');
+    expect(upgradeItemShapeOfCrd(null)).toBe('names');
+    expect(upgradeItemShapeOfCrd({ spec: { versions: [{ schema: { openAPIV3Schema: 'x' } }] } })).toBe('names');
+  });
 });

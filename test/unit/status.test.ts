@@ -40,6 +40,31 @@ describe('computeUpgradePaths', () => {
     ]);
   });
 
+  it("in kcm v1.6+'s shape, each step carries its version: the template's, else the chain entry's, else its name", () => {
+    const chain = chainObject('versioned', {}, { namespace: 'ns' });
+    chain.spec!.supportedTemplates = [
+      { name: 'a', availableUpgrades: [{ name: 'b', version: '1.1.0' }] },
+      { name: 'b', availableUpgrades: [{ name: 'c' }] },
+      { name: 'c' },
+    ];
+    const lookup = (namespace: string, name: string) => (namespace === 'ns' && name === 'c' ? '2.0.0' : undefined);
+    const { paths } = computeUpgradePaths([service('s', 'a', 'versioned', 's')], 'ns', registryOf(chain), { itemShape: 'versions', templateVersion: lookup });
+    expect(paths[0]!.availableUpgrades).toEqual([
+      { versions: [{ name: 'b', version: '1.1.0' }], upgradePaths: ['b'] },
+      { versions: [{ name: 'b', version: '1.1.0' }, { name: 'c', version: '2.0.0' }], upgradePaths: ['b', 'c'] },
+    ]);
+    // The same input gives the same text, key order included: the annotation compares as text.
+    expect(JSON.stringify(paths)).toBe(JSON.stringify(computeUpgradePaths([service('s', 'a', 'versioned', 's')], 'ns', registryOf(chain), { itemShape: 'versions', templateVersion: lookup }).paths));
+    expect(Object.keys(paths[0]!.availableUpgrades![0]!)).toEqual(['versions', 'upgradePaths']);
+    const names = computeUpgradePaths([service('s', 'a', 'versioned', 's')], 'ns', registryOf(chain), { itemShape: 'names' }).paths;
+    expect(names[0]!.availableUpgrades).toEqual([{ upgradePaths: ['b'] }, { upgradePaths: ['b', 'c'] }]);
+    expect(renderUpgradePaths(paths, 'table').split('\n')).toEqual([
+      'SERVICE   TEMPLATE   UPGRADE TO   VERSION   STEPS   PATH',
+      's/s       a          b            1.1.0     1       b',
+      's/s       a          c            2.0.0     2       b -> c',
+    ]);
+  });
+
   it('a template at the end of its chain gets no availableUpgrades and no problem', () => {
     const { paths, problems } = computeUpgradePaths([service('k', '100', 'kyverno', 'x')], 'ns', chains());
     expect(paths).toEqual([{ name: 'k', namespace: 'x', template: '100' }]);
