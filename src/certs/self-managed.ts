@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServeConfig } from '../config/serve-config.ts';
 import { CALL_TIMEOUT_MS, loadKubeConfig, statusCode, withTimeout } from '../kube/client.ts';
-import type { ReadinessCheck } from '../server/run.ts';
+import type { ReadinessCheck } from '../runtime/readiness.ts';
 import { CA_FILE, CERT_FILE, KEY_FILE, toKeyPair, type CertWatcher, type KeyPair } from './cert-watcher.ts';
 import { generateCertificates } from './generate.ts';
 import { bundleFingerprints, fingerprint, parseCertificate } from './pem.ts';

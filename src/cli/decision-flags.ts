@@ -1,6 +1,6 @@
 // The decision flags `serve` and `validate` share, so that the webhook and the offline check are
 // told about them in the same words (their --help and README rows come from here).
-import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES } from '../admission/types.ts';
+import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES } from '../rules/types.ts';
 
 export const DECISION_FLAGS = {
   'unchained-upgrades': {

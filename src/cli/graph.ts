@@ -1,6 +1,6 @@
 // `chaingate graph`: a picture of one chain or of all of them.
 import { GRAPH_FORMATS, renderChains } from '../graph/render.ts';
-import { compareNames } from '../graph/template-chain.ts';
+import { compareNames } from '../graph/loaded-chain.ts';
 import { requireChainSources } from '../sources/chain-files.ts';
 import { EXIT_OK, UsageError, defineCommand, requireFlag } from './command.ts';
 

@@ -3,11 +3,11 @@
 import { parseChain, parseServices, MalformedObjectError } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../status/upgrade-paths.ts';
+import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../rules/published-paths.ts';
 import { CALL_TIMEOUT_MS, CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, loadKubeConfig, preferredVersion, withTimeout, type KcmResource } from '../kube/client.ts';
 import { CLUSTER_DEPLOYMENT_CRD, upgradeItemShapeOfCrd } from '../kube/kcm-generation.ts';
 import { UsageError, requireReadableFile } from './command.ts';
-import { UPGRADE_PATHS_ANNOTATION } from '../controller/status-writer.ts';
+import { UPGRADE_PATHS_ANNOTATION } from '../rules/status-writer.ts';
 
 const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
   clusterdeployment: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },

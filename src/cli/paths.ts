@@ -1,9 +1,9 @@
 // `chaingate paths`: the servicesUpgradePaths the controller would publish for an object.
 import { parseServices, MalformedObjectError } from '../model/parse.ts';
-import { computeUpgradePaths, UPGRADE_ITEM_SHAPES } from '../status/upgrade-paths.ts';
-import { OUTPUT_FORMATS, renderUpgradePaths } from '../status/render.ts';
-import { chainNamespaceFor } from '../admission/service-decisions.ts';
-import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES } from '../admission/types.ts';
+import { computeUpgradePaths, UPGRADE_ITEM_SHAPES } from '../rules/published-paths.ts';
+import { OUTPUT_FORMATS, renderUpgradePaths } from './render-paths.ts';
+import { chainNamespaceFor } from '../rules/service-decisions.ts';
+import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES } from '../rules/types.ts';
 import { requireChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
 import { EXIT_OK, UsageError, defineCommand, oneStdin, requireFlag } from './command.ts';

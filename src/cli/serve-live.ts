@@ -3,9 +3,9 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { ServeConfig } from '../config/serve-config.ts';
-import type { HandlerDependencies } from '../admission/handler.ts';
-import type { ReadinessCheck } from '../server/run.ts';
-import { Metrics } from '../server/metrics.ts';
+import type { DecisionSources } from '../rules/decision-sources.ts';
+import type { ReadinessCheck } from '../runtime/readiness.ts';
+import { Metrics } from '../runtime/metrics.ts';
 import { startChainCache } from '../kube/chain-cache.ts';
 import { StatusController } from '../controller/status-controller.ts';
 import { LeaderElector } from '../controller/leader-election.ts';
@@ -14,7 +14,7 @@ import { Gauge } from 'prom-client';
 import type { SelfManagedCertificates } from '../certs/self-managed.ts';
 
 export interface LiveMode {
-  handler: Omit<HandlerDependencies, 'options'>;
+  handler: Omit<DecisionSources, 'options'>;
   readiness: ReadinessCheck[];
   metrics: Metrics;
   controller?: StatusController;

@@ -4,13 +4,13 @@
 // `chaingate validate`), and in live mode the chain list is requested before fastify loads.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../admission/types.ts';
-import { STATUS_WRITERS } from '../controller/status-writer.ts';
+import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../rules/types.ts';
+import { STATUS_WRITERS } from '../rules/status-writer.ts';
 import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
-import type { RunningServer } from '../server/run.ts';
+import type { RunningServer } from '../webhook/run.ts';
 import { DECISION_FLAGS } from './decision-flags.ts';
 import { EXIT_OK, UsageError, defineCommand, oneOf, requireReadableFile, type Io } from './command.ts';
-import { createLogger, LOG_LEVELS } from './logger.ts';
+import { createLogger, LOG_LEVELS } from '../runtime/logger.ts';
 import { settingsProblem } from '../certs/rotation.ts';
 
 /** The example chains shipped with chaingate: what `npm start` serves with no cluster. */
@@ -162,7 +162,7 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       const live = await startLiveMode(config, logger);
       stopSource = live.stop;
       // Loaded while the first list of chains is in flight.
-      const { runServer } = await import('../server/run.ts');
+      const { runServer } = await import('../webhook/run.ts');
       server = await runServer({ config, logger, handler: live.handler, readiness: live.readiness, metrics: live.metrics });
       live.certificates?.attach(server.certificates);
     } else {
@@ -170,7 +170,7 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       if (config.certMode === 'self') throw new UsageError('--cert-mode self needs a cluster (--kubeconfig, not --chains): the certificate lives in a Secret');
       const path = config.chains ?? EXAMPLE_CHAINS;
       if (!existsSync(path)) throw new UsageError(`--chains ${path}: no such file or directory`);
-      const [{ loadChainFiles, noChainsMessage }, { runServer }] = await Promise.all([import('../sources/chain-files.ts'), import('../server/run.ts')]);
+      const [{ loadChainFiles, noChainsMessage }, { runServer }] = await Promise.all([import('../sources/chain-files.ts'), import('../webhook/run.ts')]);
       const chains = loadChainFiles(path, { graphCacheSize: config.graphCacheSize });
       logger.info({ chains: chains.size, path, mode: 'offline' }, config.chains ? 'chains loaded from files' : 'no cluster configured: serving the example chains');
       if (chains.size === 0) {

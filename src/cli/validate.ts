@@ -1,6 +1,6 @@
 // `chaingate validate`: the webhook's decision, offline, for CI pipelines and pre-commit hooks.
-import { decide, ADMITTED_KINDS, type AdmittedKind } from '../admission/decide.ts';
-import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES, UPGRADE_POLICIES, type AdmissionInput } from '../admission/types.ts';
+import { decide, ADMITTED_KINDS, type AdmittedKind } from '../rules/decide.ts';
+import { DEFAULT_DECISION_OPTIONS, UNCHAINED_UPGRADES, UPGRADE_POLICIES, type AdmissionInput } from '../rules/types.ts';
 import { requireChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
 import { DECISION_FLAGS } from './decision-flags.ts';

@@ -1,8 +1,8 @@
 // Everything `chaingate serve` can be told, with the defaults a user gets from `npm start`.
-import type { ConfiguredPolicy, DecisionOptions } from '../admission/types.ts';
-import { DEFAULT_DECISION_OPTIONS } from '../admission/types.ts';
+import type { ConfiguredPolicy, DecisionOptions } from '../rules/types.ts';
+import { DEFAULT_DECISION_OPTIONS } from '../rules/types.ts';
 import { DEFAULT_GRAPH_CACHE_SIZE } from '../graph/graph-budget.ts';
-import type { StatusWriter } from '../controller/status-writer.ts';
+import type { StatusWriter } from '../rules/status-writer.ts';
 
 export interface ServeConfig {
   host: string;
@@ -72,7 +72,7 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   certMode: 'files',
   resyncMs: 5 * 60_000,
   graphCacheSize: DEFAULT_GRAPH_CACHE_SIZE,
-  // The same figures as CONNECTION_LIMITS in src/server/admission-server.ts (not imported here:
+  // The same figures as CONNECTION_LIMITS in src/webhook/admission-server.ts (not imported here:
   // the CLI must not load fastify to print --help).
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 100_000,

@@ -7,11 +7,11 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChainRegistry } from '../graph/chain-registry.ts';
 import { parseServices } from '../model/parse.ts';
 import { chainKey, type OwnerKind } from '../model/resources.ts';
-import { computeUpgradePaths, type RouteOptions, type ServiceUpgradePaths } from '../status/upgrade-paths.ts';
+import { computeUpgradePaths, type RouteOptions, type ServiceUpgradePaths } from '../rules/published-paths.ts';
 import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, UPGRADE_PATHS_OWNERS, type KcmClient, type KcmResource } from '../kube/client.ts';
 import { ResilientInformer } from '../kube/resilient-informer.ts';
 import { ReferenceIndex } from './reference-index.ts';
-import { UPGRADE_PATHS_ANNOTATION, type StatusWriter } from './status-writer.ts';
+import { UPGRADE_PATHS_ANNOTATION, type StatusWriter } from '../rules/status-writer.ts';
 import { WorkQueue } from './work-queue.ts';
 import type { EventRecorder } from './event-recorder.ts';
 

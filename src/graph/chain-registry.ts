@@ -2,7 +2,7 @@
 // that chain's graph, so a watch event costs the size of its object, not of the registry.
 import type { ServiceTemplateChain } from '../model/resources.ts';
 import { chainKey } from '../model/resources.ts';
-import { TemplateChain } from './template-chain.ts';
+import { LoadedChain } from './loaded-chain.ts';
 import { GraphBudget } from './graph-budget.ts';
 
 export type ChainChange = { type: 'set' | 'delete'; namespace: string; name: string };
@@ -10,7 +10,7 @@ export type ChainListener = (change: ChainChange) => void;
 
 /** Read-only view the decision logic depends on. */
 export interface ChainLookup {
-  get(namespace: string, name: string): TemplateChain | undefined;
+  get(namespace: string, name: string): LoadedChain | undefined;
 }
 
 export interface ChainRegistryOptions {
@@ -19,7 +19,7 @@ export interface ChainRegistryOptions {
 }
 
 export class ChainRegistry implements ChainLookup {
-  private readonly chains = new Map<string, TemplateChain>();
+  private readonly chains = new Map<string, LoadedChain>();
   private readonly listeners = new Set<ChainListener>();
   readonly graphs: GraphBudget;
 
@@ -31,7 +31,7 @@ export class ChainRegistry implements ChainLookup {
     return this.chains.size;
   }
 
-  get(namespace: string, name: string): TemplateChain | undefined {
+  get(namespace: string, name: string): LoadedChain | undefined {
     return this.chains.get(chainKey(namespace, name));
   }
 
@@ -39,17 +39,17 @@ export class ChainRegistry implements ChainLookup {
     return this.chains.has(chainKey(namespace, name));
   }
 
-  list(): TemplateChain[] {
+  list(): LoadedChain[] {
     return [...this.chains.values()];
   }
 
   /** Adds or replaces a chain; returns its graph. */
-  set(chain: ServiceTemplateChain): TemplateChain {
+  set(chain: ServiceTemplateChain): LoadedChain {
     const existing = this.chains.get(chainKey(chain.metadata.namespace ?? '', chain.metadata.name ?? ''));
     const version = chain.metadata.resourceVersion;
     // A relist hands back every chain; an unchanged one must not rebuild or notify.
     if (existing && version !== undefined && existing.resourceVersion === version) return existing;
-    const graph = TemplateChain.fromObject(chain, this.graphs);
+    const graph = LoadedChain.fromObject(chain, this.graphs);
     if (existing) this.graphs.forget(existing);
     this.chains.set(graph.key, graph);
     this.emit({ type: 'set', namespace: graph.namespace, name: graph.name });
@@ -57,11 +57,11 @@ export class ChainRegistry implements ChainLookup {
   }
 
   /** Records a chain whose object could not be read, so users are told it is invalid and why. */
-  setUnreadable(namespace: string, name: string, resourceVersion: string | undefined, error: string): TemplateChain {
+  setUnreadable(namespace: string, name: string, resourceVersion: string | undefined, error: string): LoadedChain {
     // As in set(): the same version of the same object is the same problem; a relist must not re-announce it.
     const existing = this.chains.get(chainKey(namespace, name));
     if (existing && resourceVersion !== undefined && existing.resourceVersion === resourceVersion) return existing;
-    const graph = new TemplateChain(namespace, name, [], resourceVersion, [error]);
+    const graph = new LoadedChain(namespace, name, [], resourceVersion, [error]);
     if (existing) this.graphs.forget(existing);
     this.chains.set(graph.key, graph);
     this.emit({ type: 'set', namespace, name });

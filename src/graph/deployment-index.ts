@@ -1,7 +1,7 @@
 // ServiceTemplate versions and ServiceSet states, kept small: a watch event leaves only the
 // strings decisions read (a template's resolved version; a service's deployed template and
 // version), so 10,000 templates cost about what their names do.
-import type { DeployedState } from '../admission/kcm-walk.ts';
+import type { DeployedState } from '../model/deployments.ts';
 import type { OwnerKind } from '../model/resources.ts';
 import { clusterDeploymentOwner, multiClusterServiceOwner, readServiceSet, resolvedTemplateVersion } from '../model/deployments.ts';
 

@@ -1,17 +1,17 @@
 // Pictures of chains: Mermaid (renders in GitHub markdown) and Graphviz dot.
-import type { TemplateChain } from './template-chain.ts';
+import type { LoadedChain } from './loaded-chain.ts';
 
 export type GraphFormat = 'mermaid' | 'dot';
 export const GRAPH_FORMATS: readonly GraphFormat[] = ['mermaid', 'dot'];
 
-export function renderChains(chains: TemplateChain[], format: GraphFormat): string {
+export function renderChains(chains: LoadedChain[], format: GraphFormat): string {
   return format === 'mermaid' ? mermaid(chains) : dot(chains);
 }
 
-function mermaid(chains: TemplateChain[]): string {
+function mermaid(chains: LoadedChain[]): string {
   const lines = ['flowchart LR'];
   const ids = new Map<string, string>();
-  const id = (chain: TemplateChain, node: string) => {
+  const id = (chain: LoadedChain, node: string) => {
     const key = `${chain.key}\u0000${node}`;
     if (!ids.has(key)) ids.set(key, `n${ids.size}`);
     return ids.get(key)!;
@@ -25,7 +25,7 @@ function mermaid(chains: TemplateChain[]): string {
   return lines.join('\n');
 }
 
-function dot(chains: TemplateChain[]): string {
+function dot(chains: LoadedChain[]): string {
   const lines = ['digraph chains {', '  rankdir=LR;', '  node [shape=box];'];
   chains.forEach((chain, index) => {
     lines.push(`  subgraph cluster_${index} {`, `    label=${quoteDot(chain.key + (chain.valid ? '' : ' (invalid)'))};`);

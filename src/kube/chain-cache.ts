@@ -4,13 +4,13 @@
 import type { Logger } from 'pino';
 import { Gauge, Counter } from 'prom-client';
 import type { ServeConfig } from '../config/serve-config.ts';
-import type { HandlerDependencies } from '../admission/handler.ts';
+import type { DecisionSources } from '../rules/decision-sources.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
-import { TemplateChain } from '../graph/template-chain.ts';
+import { LoadedChain } from '../graph/loaded-chain.ts';
 import { parseChain } from '../model/parse.ts';
-import { chainReferences } from '../admission/chain-references.ts';
-import type { Metrics } from '../server/metrics.ts';
-import type { ReadinessCheck } from '../server/run.ts';
+import { chainReferences } from '../rules/chain-references.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+import type { ReadinessCheck } from '../runtime/readiness.ts';
 import {
   CHAINS,
   CLUSTER_DEPLOYMENTS,
@@ -28,8 +28,8 @@ import {
 import { ResilientInformer, type InformerEvents } from './resilient-informer.ts';
 import { DeployedServices, TemplateVersions } from '../graph/deployment-index.ts';
 import { KcmGenerationWatch, type KcmGeneration } from './kcm-generation.ts';
-import type { ConfiguredPolicy, UpgradePolicy } from '../admission/types.ts';
-import type { UpgradeItemShape } from '../status/upgrade-paths.ts';
+import type { ConfiguredPolicy, UpgradePolicy } from '../rules/types.ts';
+import type { UpgradeItemShape } from '../rules/published-paths.ts';
 
 export interface ChainCacheOptions {
   config: ServeConfig;
@@ -41,7 +41,7 @@ export interface ChainCacheOptions {
 export interface ChainCache {
   registry: ChainRegistry;
   client: KcmClient;
-  handlerDependencies: Omit<HandlerDependencies, 'options'>;
+  handlerDependencies: Omit<DecisionSources, 'options'>;
   readiness: ReadinessCheck[];
   templates: TemplateVersions;
   deployed: DeployedServices;
@@ -242,7 +242,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
   generationRead = true;
 
   const watched = (namespace: string) => config.namespaces.length === 0 || config.namespaces.includes(namespace);
-  const handlerDependencies: Omit<HandlerDependencies, 'options'> = {
+  const handlerDependencies: Omit<DecisionSources, 'options'> = {
     chains: registry,
     templateVersions: templates,
     deployed,
@@ -254,11 +254,11 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
         if (object === undefined) return undefined;
         logger.info({ chain: `${namespace}/${name}` }, 'chain not in cache yet: read it live');
         try {
-          return TemplateChain.fromObject(parseChain(object));
+          return LoadedChain.fromObject(parseChain(object));
         } catch (err) {
           // It exists but cannot be read: invalid, with the reason, rather than "does not exist".
           const rv = (object as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
-          return new TemplateChain(namespace, name, [], rv, [(err as Error).message]);
+          return new LoadedChain(namespace, name, [], rv, [(err as Error).message]);
         }
       } catch (err) {
         logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'live chain read failed');
@@ -301,7 +301,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
 }
 
 /**
- * Every object through which kcm resolves a chain (src/admission/chain-references.ts): the
+ * Every object through which kcm resolves a chain (src/rules/chain-references.ts): the
  * ClusterDeployments in its namespace, and the MultiClusterServices (cluster-scoped) naming it
  * that live by the system namespace or select one of those ClusterDeployments.
  */

@@ -6,7 +6,7 @@ import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isRecord } from '../model/parse.ts';
 import { GROUP } from '../model/resources.ts';
-import type { UpgradeItemShape } from '../status/upgrade-paths.ts';
+import type { UpgradeItemShape } from '../rules/published-paths.ts';
 import { CALL_TIMEOUT_MS, withTimeout } from './client.ts';
 
 export type KcmGeneration = 'sequential' | 'classic';

@@ -5,6 +5,12 @@
 import { isRecord } from './parse.ts';
 import { DEFAULT_SERVICE_NAMESPACE } from './resources.ts';
 
+/** A template and version as kcm deploys them (a ServiceSet's report, or a step of kcm's walk). */
+export interface DeployedState {
+  template: string;
+  version: string;
+}
+
 /** Longer strings are not versions kcm could compare (semver's own limit is 256). */
 const MAX_VERSION_LENGTH = 1024;
 

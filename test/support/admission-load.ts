@@ -9,8 +9,8 @@
 import { Agent, request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
-import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
-import { DEFAULT_DECISION_OPTIONS, type AdmissionInput, type Decision, type DecisionOptions } from '../../src/admission/types.ts';
+import { decide, type AdmittedKind } from '../../src/rules/decide.ts';
+import { DEFAULT_DECISION_OPTIONS, type AdmissionInput, type Decision, type DecisionOptions } from '../../src/rules/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { parseChain } from '../../src/model/parse.ts';
 import { chainObject as buildChain } from './builders.ts';

@@ -1,9 +1,9 @@
 // Small builders shared by the unit tests: chains, service owners and admission inputs.
 import type { ServiceTemplateChain, Service, OwnerKind } from '../../src/model/resources.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
-import { TemplateChain } from '../../src/graph/template-chain.ts';
-import type { AdmissionInput, DecisionOptions, Operation } from '../../src/admission/types.ts';
-import { DEFAULT_DECISION_OPTIONS } from '../../src/admission/types.ts';
+import { LoadedChain } from '../../src/graph/loaded-chain.ts';
+import type { AdmissionInput, DecisionOptions, Operation } from '../../src/rules/types.ts';
+import { DEFAULT_DECISION_OPTIONS } from '../../src/rules/types.ts';
 
 /**
  * Adjacency in the compact form `{ from: [to, ...] }` (listing order is key order, which
@@ -39,9 +39,9 @@ export function chainObject(name: string, edges: Edges, options: ChainOptions = 
   return chain;
 }
 
-/** A TemplateChain graph straight from `edges`. */
-export function templateChain(edges: Edges, name = 'chain', namespace = 'kcm-system'): TemplateChain {
-  return TemplateChain.fromObject(chainObject(name, edges, { namespace }));
+/** A LoadedChain graph straight from `edges`. */
+export function templateChain(edges: Edges, name = 'chain', namespace = 'kcm-system'): LoadedChain {
+  return LoadedChain.fromObject(chainObject(name, edges, { namespace }));
 }
 
 /** A registry holding the given chain objects. */

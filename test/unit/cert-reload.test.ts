@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { runServer, type RunningServer } from '../../src/server/run.ts';
+import { runServer, type RunningServer } from '../../src/webhook/run.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
 import { generateCertificates, type GeneratedCertificates } from '../../src/certs/generate.ts';

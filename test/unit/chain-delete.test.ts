@@ -2,11 +2,11 @@
 // (denied while referenced, a kcm-managed copy allowed with a warning, switchable), and the
 // handler's live reads.
 import { describe, it, expect } from 'vitest';
-import { decide } from '../../src/admission/decide.ts';
-import { createAdmissionHandler } from '../../src/admission/handler.ts';
-import { chainReferences } from '../../src/admission/chain-references.ts';
-import { isManagedChainCopy } from '../../src/admission/chain-decisions.ts';
-import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from '../../src/admission/types.ts';
+import { decide } from '../../src/rules/decide.ts';
+import { createAdmissionHandler } from '../../src/webhook/handler.ts';
+import { chainReferences } from '../../src/rules/chain-references.ts';
+import { isManagedChainCopy } from '../../src/rules/chain-decisions.ts';
+import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from '../../src/rules/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { admissionInput, chainObject, clusterDeployment, multiClusterService, options, service } from '../support/builders.ts';
 

@@ -2,10 +2,10 @@
 // adjacency sets and a hand-written BFS, no code from src/graph.
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { decide } from '../../src/admission/decide.ts';
-import type { AdmissionInput, UpgradePolicy } from '../../src/admission/types.ts';
+import { decide } from '../../src/rules/decide.ts';
+import type { AdmissionInput, UpgradePolicy } from '../../src/rules/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
-import { TemplateChain } from '../../src/graph/template-chain.ts';
+import { LoadedChain } from '../../src/graph/loaded-chain.ts';
 import type { OwnerKind, ServiceTemplateChain } from '../../src/model/resources.ts';
 import { options, owner } from '../support/builders.ts';
 
@@ -355,7 +355,7 @@ describe('reachableUpgrades against an independent BFS', () => {
   it('lists exactly the reachable templates, along shortest, lexicographically smallest paths of real edges', () => {
     fc.assert(
       fc.property(chainArb, fc.constantFrom(...ALPHABET, 'x'), (chain, from) => {
-        const graph = TemplateChain.fromObject(chainObject('p', 'ns', chain));
+        const graph = LoadedChain.fromObject(chainObject('p', 'ns', chain));
         const adj = adjacency(chain);
         const dist = distancesFrom(adj, from);
         const reachable = graph.reachableUpgrades(from);
@@ -393,7 +393,7 @@ describe('reachableUpgrades against an independent BFS', () => {
       .map((list) => list as ModelChain);
     fc.assert(
       fc.property(bigChain, fc.constantFrom(...nodes), (chain, from) => {
-        const graph = TemplateChain.fromObject(chainObject('p', 'ns', chain));
+        const graph = LoadedChain.fromObject(chainObject('p', 'ns', chain));
         const adj = adjacency(chain);
         const dist = distancesFrom(adj, from);
         const reachable = graph.reachableUpgrades(from);

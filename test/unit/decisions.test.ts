@@ -1,10 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
-import { createAdmissionHandler } from '../../src/admission/handler.ts';
-import type { AdmissionInput, DecisionContext, DecisionOptions, Decision } from '../../src/admission/types.ts';
-import { listNames } from '../../src/admission/chain-problems.ts';
+import { decide, type AdmittedKind } from '../../src/rules/decide.ts';
+import { createAdmissionHandler } from '../../src/webhook/handler.ts';
+import type { AdmissionInput, DecisionContext, DecisionOptions, Decision } from '../../src/rules/types.ts';
+import { listNames } from '../../src/rules/chain-problems.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
-import { TemplateChain } from '../../src/graph/template-chain.ts';
+import { LoadedChain } from '../../src/graph/loaded-chain.ts';
 import {
   SPEC_EXAMPLE_EDGES,
   admissionInput,
@@ -763,7 +763,7 @@ describe('createAdmissionHandler', () => {
       options: options(),
       fetchChain: async (namespace, name) => {
         fetched.push(`${namespace}/${name}`);
-        return TemplateChain.fromObject(chainObject(name, { a: ['b'], b: [] }, { namespace }));
+        return LoadedChain.fromObject(chainObject(name, { a: ['b'], b: [] }, { namespace }));
       },
     });
     expectAllowed(await handler('ClusterDeployment', update(before, after)));

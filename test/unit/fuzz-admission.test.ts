@@ -9,12 +9,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { runServer, type RunningServer } from '../../src/server/run.ts';
+import { runServer, type RunningServer } from '../../src/webhook/run.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { loadChainSources } from '../../src/sources/chain-files.ts';
-import { admissionInput } from '../../src/server/admission-review.ts';
-import { decide, type AdmittedKind } from '../../src/admission/decide.ts';
-import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES, type UpgradePolicy } from '../../src/admission/types.ts';
+import { admissionInput } from '../../src/webhook/admission-review.ts';
+import { decide, type AdmittedKind } from '../../src/rules/decide.ts';
+import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES, type UpgradePolicy } from '../../src/rules/types.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2_000);
 // Every example: the unversioned chains, and the versioned chain with its ServiceTemplates.

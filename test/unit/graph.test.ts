@@ -1,14 +1,14 @@
 import { describe, it, expect } from 'vitest';
-import { TemplateChain, compareNames } from '../../src/graph/template-chain.ts';
+import { LoadedChain, compareNames } from '../../src/graph/loaded-chain.ts';
 import { ChainRegistry, type ChainChange } from '../../src/graph/chain-registry.ts';
 import { validateChainSpec } from '../../src/graph/chain-validation.ts';
 import { renderChains } from '../../src/graph/render.ts';
 import { parseChain } from '../../src/model/parse.ts';
 import { SPEC_EXAMPLE_EDGES, chainObject, templateChain } from '../support/builders.ts';
 
-const paths = (chain: TemplateChain, from: string) => chain.reachableUpgrades(from).map((r) => r.path);
+const paths = (chain: LoadedChain, from: string) => chain.reachableUpgrades(from).map((r) => r.path);
 
-describe('TemplateChain edges', () => {
+describe('LoadedChain edges', () => {
   const chain = templateChain({ b: ['c', 'a'], a: ['b', 'c'], c: [] }, 'abc', 'ns');
 
   it('has identity and key', () => {
@@ -84,7 +84,7 @@ describe('TemplateChain edges', () => {
   });
 
   it('an upgrade target the chain does not support is a node, not a supported template', () => {
-    const c = TemplateChain.fromObject(parseChain({ metadata: { name: 'c', namespace: 'ns' }, spec: { supportedTemplates: [{ name: 'a', availableUpgrades: [{ name: 'ghost' }] }] } }));
+    const c = LoadedChain.fromObject(parseChain({ metadata: { name: 'c', namespace: 'ns' }, spec: { supportedTemplates: [{ name: 'a', availableUpgrades: [{ name: 'ghost' }] }] } }));
     expect(c.valid).toBe(false);
     expect(c.supports('ghost')).toBe(false);
     expect(c.supports('a')).toBe(true);
@@ -107,7 +107,7 @@ describe('TemplateChain edges', () => {
   });
 });
 
-describe('TemplateChain.shortestPath', () => {
+describe('LoadedChain.shortestPath', () => {
   const chain = templateChain(SPEC_EXAMPLE_EDGES);
 
   it('returns the steps after `from`, ending with the destination', () => {
@@ -154,7 +154,7 @@ describe('TemplateChain.shortestPath', () => {
   });
 });
 
-describe('TemplateChain.reachableUpgrades', () => {
+describe('LoadedChain.reachableUpgrades', () => {
   it('matches the SPEC status example exactly', () => {
     const chain = templateChain(SPEC_EXAMPLE_EDGES);
     expect(paths(chain, '010')).toEqual([['020'], ['030'], ['040'], ['040', '100']]);
@@ -244,7 +244,7 @@ describe('chain validation', () => {
     ]);
     expect(result.valid).toBe(false);
     expect(result.errors).toEqual(['supported template a is listed more than once']);
-    const chain = TemplateChain.fromObject({
+    const chain = LoadedChain.fromObject({
       metadata: { name: 'dup', namespace: 'ns' },
       spec: { supportedTemplates: [{ name: 'a' }, { name: 'a' }] },
     });
@@ -281,9 +281,9 @@ describe('chain validation', () => {
   });
 
   it('ignores status.valid: the spec decides', () => {
-    const chain = TemplateChain.fromObject(chainObject('c', { a: ['ghost'] }, { status: { valid: true } }));
+    const chain = LoadedChain.fromObject(chainObject('c', { a: ['ghost'] }, { status: { valid: true } }));
     expect(chain.valid).toBe(false);
-    const good = TemplateChain.fromObject(
+    const good = LoadedChain.fromObject(
       chainObject('c', { a: [] }, { status: { valid: false, validationError: 'stale' } }),
     );
     expect(good.valid).toBe(true);
@@ -434,7 +434,7 @@ describe('ChainRegistry', () => {
     const parsed = parseChain(object).spec!.supportedTemplates!;
     expect(parsed).toEqual([{ name: 'a', availableUpgrades: [{ name: 'b' }] }, { name: 'b', availableUpgrades: [] }]);
     expect(object).toEqual(before);
-    expect(TemplateChain.fromObject(parseChain(object)).hasEdge('a', 'b')).toBe(true);
+    expect(LoadedChain.fromObject(parseChain(object)).hasEdge('a', 'b')).toBe(true);
   });
 
   it('still refuses malformed specs with the path of the problem', () => {

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { COMMANDS, main } from '../../src/cli/commands.ts';
 import { serveCommand } from '../../src/cli/serve.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
-import { runServer, type RunningServer } from '../../src/server/run.ts';
+import { runServer, type RunningServer } from '../../src/webhook/run.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
 import { README } from '../support/readme-steps.ts';
 

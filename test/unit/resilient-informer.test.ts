@@ -9,9 +9,9 @@ import { CHAINS, KcmClient, stripBookkeeping } from '../../src/kube/client.ts';
 import { ResilientInformer, type InformerEvents } from '../../src/kube/resilient-informer.ts';
 import { startChainCache, type ChainCache } from '../../src/kube/chain-cache.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
-import { Metrics } from '../../src/server/metrics.ts';
-import { createAdmissionHandler } from '../../src/admission/handler.ts';
-import { DEFAULT_DECISION_OPTIONS } from '../../src/admission/types.ts';
+import { Metrics } from '../../src/runtime/metrics.ts';
+import { createAdmissionHandler } from '../../src/webhook/handler.ts';
+import { DEFAULT_DECISION_OPTIONS } from '../../src/rules/types.ts';
 import { FakeApiServer, chain } from '../support/fake-apiserver.ts';
 
 type Json = Record<string, unknown>;

@@ -1,10 +1,10 @@
 // Versions, targets and kcm's sequential walk (SPEC "kcm generations and upgrade policies"),
 // through the same decide() the webhook and the CLI call.
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../src/admission/decide.ts';
-import type { Decision, DecisionContext, DecisionOptions } from '../../src/admission/types.ts';
-import { simulateKcmWalk } from '../../src/admission/kcm-walk.ts';
-import { sequentialRoutes } from '../../src/admission/sequential-routes.ts';
+import { decide } from '../../src/rules/decide.ts';
+import type { Decision, DecisionContext, DecisionOptions } from '../../src/rules/types.ts';
+import { simulateKcmWalk } from '../../src/rules/kcm-walk.ts';
+import { sequentialRoutes } from '../../src/rules/sequential-routes.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { kcmUpgradePaths, pathEntries, PathSearchTooLargeError } from '../../src/graph/kcm-paths.ts';
 import { validateChainSpec } from '../../src/graph/chain-validation.ts';

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { runServer, type RunningServer } from '../../src/server/run.ts';
-import { BODY_LIMIT_BYTES } from '../../src/server/admission-server.ts';
-import { MAX_NESTING_DEPTH } from '../../src/server/admission-review.ts';
+import { runServer, type RunningServer } from '../../src/webhook/run.ts';
+import { BODY_LIMIT_BYTES } from '../../src/webhook/admission-server.ts';
+import { MAX_NESTING_DEPTH } from '../../src/webhook/admission-review.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
 

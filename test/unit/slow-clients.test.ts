@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
-import { runServer, type RunningServer } from '../../src/server/run.ts';
+import { runServer, type RunningServer } from '../../src/webhook/run.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
 
 const LIMIT_MS = 1_000;

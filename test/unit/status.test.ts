@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { computeUpgradePaths } from '../../src/status/upgrade-paths.ts';
-import { renderUpgradePaths, table } from '../../src/status/render.ts';
+import { computeUpgradePaths } from '../../src/rules/published-paths.ts';
+import { renderUpgradePaths, table } from '../../src/cli/render-paths.ts';
 import { parse } from 'yaml';
 import { SPEC_EXAMPLE_EDGES, chainObject, registryOf, service } from '../support/builders.ts';
 

@@ -1,5 +1,5 @@
 // A service's versions as kcm resolves them, shared by decisions and published paths.
-import type { TemplateChain } from '../graph/template-chain.ts';
+import type { LoadedChain } from '../graph/loaded-chain.ts';
 
 /** Resolved ServiceTemplate versions by namespace and name; undefined when a template is unknown. */
 export type TemplateVersionLookup = (namespace: string, template: string) => string | undefined;
@@ -9,7 +9,7 @@ export type TemplateVersionLookup = (namespace: string, template: string) => str
  * An unknown template (offline, or not created yet) takes the version the chain's entries
  * give it when they agree, else its name, which is what kcm falls back to.
  */
-export function templateVersion(template: string, namespace: string, chain: TemplateChain | undefined, lookup: TemplateVersionLookup | undefined): string {
+export function templateVersion(template: string, namespace: string, chain: LoadedChain | undefined, lookup: TemplateVersionLookup | undefined): string {
   const known = lookup?.(namespace, template);
   if (known !== undefined) return known;
   const fromChain = chain?.entryVersions(template) ?? [];

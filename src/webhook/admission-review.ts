@@ -1,7 +1,7 @@
 // The AdmissionReview envelope (admission.k8s.io/v1 and v1beta1): checked with ajv before
 // any field is trusted, and answered in the version it was asked in.
 import { Ajv } from 'ajv';
-import type { AdmissionInput, Decision, Operation } from '../admission/types.ts';
+import type { AdmissionInput, Decision, Operation } from '../rules/types.ts';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];

@@ -16,7 +16,7 @@ const KCM_PATHS_MEMO = 64;
 
 export { compareNames, type ReachableUpgrade };
 
-export class TemplateChain implements BudgetedGraph {
+export class LoadedChain implements BudgetedGraph {
   readonly namespace: string;
   readonly name: string;
   readonly validation: ChainValidation;
@@ -50,8 +50,8 @@ export class TemplateChain implements BudgetedGraph {
       parseErrors.length === 0 ? validation : { ...validation, valid: false, errors: [...parseErrors, ...validation.errors] };
   }
 
-  static fromObject(chain: ServiceTemplateChain, budget?: GraphBudget): TemplateChain {
-    return new TemplateChain(
+  static fromObject(chain: ServiceTemplateChain, budget?: GraphBudget): LoadedChain {
+    return new LoadedChain(
       chain.metadata.namespace ?? '',
       chain.metadata.name ?? '',
       chain.spec?.supportedTemplates ?? [],

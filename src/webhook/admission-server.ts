@@ -6,11 +6,11 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyError, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import type { AdmittedKind } from '../admission/decide.ts';
-import type { AdmissionInput, Decision } from '../admission/types.ts';
+import type { AdmittedKind } from '../rules/decide.ts';
+import type { AdmissionInput, Decision } from '../rules/types.ts';
 import type { KeyPair } from '../certs/cert-watcher.ts';
 import { admissionInput, checkEnvelope, toReview, type AdmissionRequest, type ReviewVersion } from './admission-review.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from '../runtime/metrics.ts';
 
 /** Kubernetes caps an admission request at 3 MiB of object twice over; SPEC asks for 7 MiB. */
 export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;

@@ -1,5 +1,5 @@
 // The contract between the pure decision logic and its callers (webhook, CLI, tests).
-import type { TemplateChain } from '../graph/template-chain.ts';
+import type { LoadedChain } from '../graph/loaded-chain.ts';
 import type { ChainLookup } from '../graph/chain-registry.ts';
 import type { OwnerKind } from '../model/resources.ts';
 import type { DeployedState } from './kcm-walk.ts';
@@ -77,4 +77,4 @@ export const deny = (message: string, code = 403, warnings?: string[]): Decision
     ? { allowed: false, code, message, warnings }
     : { allowed: false, code, message };
 
-export type { TemplateChain };
+export type { LoadedChain };

@@ -6,15 +6,13 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CertWatcher } from '../certs/cert-watcher.ts';
 import type { ServeConfig } from '../config/serve-config.ts';
-import { createAdmissionHandler, type HandlerDependencies } from '../admission/handler.ts';
+import { createAdmissionHandler } from './handler.ts';
+import type { DecisionSources } from '../rules/decision-sources.ts';
 import { buildAdmissionServer, rotateServingCertificate } from './admission-server.ts';
 import { buildHealthServer } from './health-server.ts';
-import { Metrics } from './metrics.ts';
+import { Metrics } from '../runtime/metrics.ts';
+import { notReady, type ReadinessCheck } from '../runtime/readiness.ts';
 
-export interface ReadinessCheck {
-  name: string;
-  ready(): boolean;
-}
 
 export interface RunningServer {
   admissionUrl: string;
@@ -28,7 +26,7 @@ export interface RunningServer {
 export interface RunOptions {
   config: ServeConfig;
   logger: Logger;
-  handler: Omit<HandlerDependencies, 'options'>;
+  handler: Omit<DecisionSources, 'options'>;
   readiness?: ReadinessCheck[];
   metrics?: Metrics;
   /** How long closing waits for open connections before it cuts them (tests shorten it). */
@@ -69,7 +67,7 @@ export async function runServer({ config, logger, handler, readiness = [], metri
   const health = buildHealthServer(metrics, {
     pending: () => [
       ...(closing ? ['shutting down'] : []),
-      ...readiness.filter((check) => !check.ready()).map((check) => check.name),
+      ...notReady(readiness),
     ],
   });
 

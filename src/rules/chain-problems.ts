@@ -1,6 +1,6 @@
 // Why a service cannot use a chain, in words a user can act on. Shared by every rule that
 // needs "the chain named here must exist, be valid and ...".
-import type { TemplateChain } from '../graph/template-chain.ts';
+import type { LoadedChain } from '../graph/loaded-chain.ts';
 import type { ChainLookup } from '../graph/chain-registry.ts';
 
 const LIST_LIMIT = 10;
@@ -11,7 +11,7 @@ export function listNames(names: readonly string[], limit = LIST_LIMIT): string 
   return `${names.slice(0, limit).join(', ')} and ${names.length - limit} more`;
 }
 
-export type ChainResolution = { chain: TemplateChain } | { problem: string };
+export type ChainResolution = { chain: LoadedChain } | { problem: string };
 
 /** Finds a chain that exists and is valid, or explains why there is none. */
 export function resolveChain(chains: ChainLookup, namespace: string, name: string): ChainResolution {
@@ -29,7 +29,7 @@ export function resolveChain(chains: ChainLookup, namespace: string, name: strin
   return { chain };
 }
 
-export function unsupportedTemplate(chain: TemplateChain, template: string): string {
+export function unsupportedTemplate(chain: LoadedChain, template: string): string {
   const supported = chain.templates();
   const list = supported.length > 0 ? `supported templates: ${listNames(supported)}` : 'it supports no templates';
   return `ServiceTemplateChain ${chain.key} does not support template ${template} (${list})`;

@@ -3,32 +3,16 @@
 // that a chain created a moment ago (and not yet seen by the watch) is never refused.
 import { parseServices } from '../model/parse.ts';
 import type { ChainLookup, ChainRegistry } from '../graph/chain-registry.ts';
-import type { TemplateChain } from '../graph/template-chain.ts';
+import type { LoadedChain } from '../graph/loaded-chain.ts';
 import { chainKey } from '../model/resources.ts';
-import type { AdmittedKind } from './decide.ts';
-import { decide } from './decide.ts';
-import { chainNamespaceFor } from './service-decisions.ts';
-import { isManagedChainCopy } from './chain-decisions.ts';
-import type { AdmissionInput, Decision, DecisionContext, DecisionOptions, UpgradePolicy } from './types.ts';
+import type { AdmittedKind } from '../rules/decide.ts';
+import { decide } from '../rules/decide.ts';
+import { chainNamespaceFor } from '../rules/service-decisions.ts';
+import { isManagedChainCopy } from '../rules/chain-decisions.ts';
+import type { AdmissionInput, Decision, DecisionContext } from '../rules/types.ts';
+import type { DecisionSources } from '../rules/decision-sources.ts';
 
-export interface HandlerDependencies {
-  chains: ChainRegistry;
-  options: DecisionOptions;
-  /** Live read of one chain; undefined when it does not exist. Absent in offline mode. */
-  fetchChain?: (namespace: string, name: string) => Promise<TemplateChain | undefined>;
-  /** Objects that reference a chain (for delete protection); live, so never stale. */
-  listReferences?: (namespace: string, chain: string) => Promise<string[]>;
-  /** Names of the ServiceTemplates in a namespace; undefined when unknown. */
-  listTemplates?: (namespace: string) => Promise<Set<string> | undefined>;
-  /** Resolved ServiceTemplate versions (watched live, or read from files offline). */
-  templateVersions?: { get(namespace: string, name: string): string | undefined };
-  /** What kcm's ServiceSets report deployed (kcm v1.6+). */
-  deployed?: { statesOf: NonNullable<DecisionContext['deployedStates']> };
-  /** The policy in force now: `auto` follows the kcm generation the API server serves. */
-  policy?: () => UpgradePolicy;
-}
-
-export function createAdmissionHandler(deps: HandlerDependencies) {
+export function createAdmissionHandler(deps: DecisionSources) {
   return async (kind: AdmittedKind, input: AdmissionInput): Promise<Decision> => {
     const context: DecisionContext = { chains: deps.chains };
     const versions = deps.templateVersions;
@@ -55,7 +39,7 @@ export function createAdmissionHandler(deps: HandlerDependencies) {
  * only: storing them could resurrect a chain deleted while the read was in flight; the
  * watch is what keeps the cache.
  */
-async function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: HandlerDependencies): Promise<ChainLookup> {
+async function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: DecisionSources): Promise<ChainLookup> {
   if (kind === 'ServiceTemplateChain' || !deps.fetchChain) return deps.chains;
   let names: string[];
   try {
@@ -69,7 +53,7 @@ async function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: 
   const namespace = chainNamespaceFor(kind, objectNamespace, deps.options);
   const missing = [...new Set(names)].filter((name) => !deps.chains.has(namespace, name));
   if (missing.length === 0) return deps.chains;
-  const fetched = new Map<string, TemplateChain>();
+  const fetched = new Map<string, LoadedChain>();
   await Promise.all(
     missing.map(async (name) => {
       const chain = await deps.fetchChain!(namespace, name);

@@ -7,11 +7,9 @@
 import type { ChainEntry, KcmUpgradePath, PathCell } from '../graph/kcm-paths.ts';
 import { compareNames } from '../graph/chain-graph.ts';
 import { compareSemVer, parseSemVer, type SemVer } from '../model/semver.ts';
+import type { DeployedState } from '../model/deployments.ts';
 
-export interface DeployedState {
-  template: string;
-  version: string;
-}
+export type { DeployedState };
 
 export interface WalkStep extends DeployedState {
   /** `step`: an entry on kcm's paths; `jump`: the desired template deployed directly. */

@@ -4,10 +4,10 @@
 import type { ChainLookup } from '../graph/chain-registry.ts';
 import type { Service } from '../model/resources.ts';
 import { DEFAULT_SERVICE_NAMESPACE } from '../model/resources.ts';
-import { resolveChain, unsupportedTemplate } from '../admission/chain-problems.ts';
-import type { UpgradePolicy } from '../admission/types.ts';
-import { sequentialRoutes } from '../admission/sequential-routes.ts';
-import { templateVersion, type TemplateVersionLookup } from '../admission/service-versions.ts';
+import { resolveChain, unsupportedTemplate } from './chain-problems.ts';
+import type { UpgradePolicy } from './types.ts';
+import { sequentialRoutes } from './sequential-routes.ts';
+import { templateVersion, type TemplateVersionLookup } from './service-versions.ts';
 
 /**
  * How a published item looks, as the served CRD defines it: `names` is classic kcm's

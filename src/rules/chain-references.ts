@@ -9,7 +9,7 @@
 // Pure: the lists come from the caller (live reads in src/kube/chain-cache.ts).
 import { parseServices } from '../model/parse.ts';
 import { clusterSelectorMatcher } from '../model/label-selector.ts';
-import { compareNames } from '../graph/template-chain.ts';
+import { compareNames } from '../graph/loaded-chain.ts';
 
 interface Meta {
   name?: unknown;

@@ -1,7 +1,7 @@
 // Plain-HTTP probes and metrics on their own port, so that kubelet and Prometheus never
 // need the webhook's certificate and a busy admission port never fails a liveness probe.
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from '../runtime/metrics.ts';
 
 export interface Readiness {
   /** Names of the checks that are not ready yet; empty when ready. */

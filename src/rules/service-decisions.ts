@@ -4,10 +4,10 @@ import { parseServices, MalformedObjectError } from '../model/parse.ts';
 import { serviceKey, type OwnerKind, type Service } from '../model/resources.ts';
 import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from './types.ts';
 import { allow, deny } from './types.ts';
-import { compareNames } from '../graph/template-chain.ts';
+import { compareNames } from '../graph/loaded-chain.ts';
 import { listNames, resolveChain, unsupportedTemplate, type ChainResolution } from './chain-problems.ts';
 import type { ChainLookup } from '../graph/chain-registry.ts';
-import type { TemplateChain } from '../graph/template-chain.ts';
+import type { LoadedChain } from '../graph/loaded-chain.ts';
 import { PathSearchTooLargeError } from '../graph/kcm-paths.ts';
 import { semVerEqual } from '../model/semver.ts';
 import { memoisedKcmWalk, type DeployedState } from './kcm-walk.ts';
@@ -172,7 +172,7 @@ function distinctStates(states: readonly DeployedState[]): DeployedState[] {
 }
 
 /** A service's desired version: its `version`, else its template's resolved version. */
-function serviceVersion(service: Service, chain: TemplateChain | undefined, scope: ServiceScope): string {
+function serviceVersion(service: Service, chain: LoadedChain | undefined, scope: ServiceScope): string {
   return service.version || templateVersion(service.template, scope.namespace, chain, scope.context.templateVersion);
 }
 
@@ -181,7 +181,7 @@ function checkTargetFrom(
   prefix: string,
   current: DeployedState,
   after: Service,
-  chain: TemplateChain,
+  chain: LoadedChain,
   scope: ServiceScope,
   fromServiceSet: boolean,
 ): string | undefined {
@@ -221,7 +221,7 @@ function checkTargetFrom(
 }
 
 /** The edge policies' denial: what is direct, and the route that would be admitted. */
-function noEdgeLine(prefix: string, chain: TemplateChain, from: string, to: string): string {
+function noEdgeLine(prefix: string, chain: LoadedChain, from: string, to: string): string {
   const direct = chain.directUpgrades(from);
   const available =
     direct.length > 0 ? `direct upgrades from ${from}: ${listNames(direct)}` : `${from} has no upgrades in this chain`;
@@ -243,7 +243,7 @@ function checkSequential(
   prefix: string,
   current: DeployedState,
   target: DeployedState,
-  chain: TemplateChain,
+  chain: LoadedChain,
   scope: ServiceScope,
 ): string | undefined {
   // Not even reachable along declared edges: the chain's own answer says it all, whatever kcm would do.

@@ -1,7 +1,7 @@
 // The upgrades a service can reach under `sequential`, each with the steps kcm will deploy:
 // over the fewest edits the policy admits (one edit when kcm's walk to the destination is all
 // declared edges), so that what is published is what `kubectl apply` will accept, step by step.
-import type { TemplateChain, ReachableUpgrade } from '../graph/template-chain.ts';
+import type { LoadedChain, ReachableUpgrade } from '../graph/loaded-chain.ts';
 import { compareNames } from '../graph/chain-graph.ts';
 import { PathSearchTooLargeError } from '../graph/kcm-paths.ts';
 import { memoisedKcmWalk, type DeployedState } from './kcm-walk.ts';
@@ -15,7 +15,7 @@ export const ROUTE_WALK_BUDGET = 2_000;
 
 /** Every destination with an admitted route, by route length then name; `walks` counts the work. */
 export function sequentialRoutes(
-  chain: TemplateChain,
+  chain: LoadedChain,
   current: DeployedState,
   versionOf: (template: string) => string,
   budget = ROUTE_WALK_BUDGET,

@@ -1,7 +1,7 @@
 // Human and machine renderings of servicesUpgradePaths, shared by `chaingate paths` in
 // offline and live mode.
 import { stringify } from 'yaml';
-import type { ServiceUpgradePaths } from './upgrade-paths.ts';
+import type { ServiceUpgradePaths } from '../rules/published-paths.ts';
 
 export type OutputFormat = 'table' | 'yaml' | 'json';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'yaml', 'json'];
