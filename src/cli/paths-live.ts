@@ -1,5 +1,6 @@
 // Live mode of `chaingate paths`: what the controller published on the object, or, when
 // nothing is published yet, the same computation over the cluster's chains.
+import { chainNamespaceOf } from '../model/resources.ts';
 import { parseChain, parseServices, MalformedObjectError } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
@@ -79,7 +80,7 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
     if (err instanceof MalformedObjectError) throw new UsageError(`${entry.kind} ${name}: ${err.message}`);
     throw err;
   }
-  const chainNamespace = entry.kind === 'ClusterDeployment' ? namespace : request.systemNamespace;
+  const chainNamespace = chainNamespaceOf(entry.kind, namespace, request.systemNamespace);
   const chains = new ChainRegistry();
   for (const item of (await client.list(CHAINS, chainNamespace)).items) {
     try {

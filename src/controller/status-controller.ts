@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChainRegistry } from '../graph/chain-registry.ts';
 import { parseServices } from '../model/parse.ts';
-import { chainKey, type OwnerKind } from '../model/resources.ts';
+import { chainKey, chainNamespaceOf, type OwnerKind } from '../model/resources.ts';
 import { computeUpgradePaths, type RouteOptions, type ServiceUpgradePaths } from '../rules/published-paths.ts';
 import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, UPGRADE_PATHS_OWNERS, type KcmClient, type KcmResource } from '../kube/client.ts';
 import { ResilientInformer } from '../kube/resilient-informer.ts';
@@ -214,7 +214,7 @@ export class StatusController {
   }
 
   private chainNamespace(kind: OwnerKind, namespace: string): string {
-    return kind === 'MultiClusterService' ? this.options.systemNamespace : namespace;
+    return chainNamespaceOf(kind, namespace, this.options.systemNamespace);
   }
 
   private async reconcile(key: string): Promise<void> {

@@ -1,6 +1,7 @@
 // A de-duplicating work queue with per-key retry backoff, in the spirit of client-go's
 // workqueue: a key added while queued is queued once; a key added while being processed is
 // processed again afterwards; a failing key waits longer each time.
+import { backoffDelay } from '../runtime/backoff.ts';
 export interface WorkQueueOptions {
   workers: number;
   initialBackoffMs?: number;
@@ -96,7 +97,7 @@ export class WorkQueue {
     this.dirty.delete(key);
     const attempts = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, attempts);
-    const delay = Math.min(this.options.initialBackoffMs * 2 ** (attempts - 1), this.options.maxBackoffMs);
+    const delay = backoffDelay(attempts - 1, this.options.initialBackoffMs, this.options.maxBackoffMs);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       this.add(key);

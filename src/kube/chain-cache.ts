@@ -11,6 +11,7 @@ import { parseChain } from '../model/parse.ts';
 import { chainReferences } from '../rules/chain-references.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import type { ReadinessCheck } from '../runtime/readiness.ts';
+import { nextBackoff } from '../runtime/backoff.ts';
 import {
   CHAINS,
   CLUSTER_DEPLOYMENTS,
@@ -226,7 +227,7 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
       } catch (err) {
         if (stopped) return;
         logger.warn({ server, err: (err as Error).message }, 'API discovery failed again');
-        rediscover(Math.min(delayMs * 2, 30_000));
+        rediscover(nextBackoff(delayMs, 30_000));
       }
     }, delayMs);
     discoveryTimer.unref();

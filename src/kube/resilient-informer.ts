@@ -19,6 +19,8 @@
 // and for objects written by several managers they outweigh the spec.
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { isRecord } from '../model/parse.ts';
+import { nextBackoff } from '../runtime/backoff.ts';
 import { stripBookkeeping, type KcmClient, type KcmResource, type KubeList } from './client.ts';
 
 export interface InformerEvents {
@@ -41,10 +43,6 @@ export interface ResilientInformerOptions {
 }
 
 type Item = KubeList['items'][number];
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** An object client-node can key: metadata is an object with a non-empty name. */
 function isKeyable(value: unknown): value is Item {
@@ -266,7 +264,7 @@ export class ResilientInformer {
   private scheduleRestart(err: unknown): void {
     if (this.stopped) return;
     const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.backoff?.maxMs ?? 30_000);
+    this.backoffMs = nextBackoff(this.backoffMs, this.options.backoff?.maxMs ?? 30_000);
     this.options.logger.warn(
       { resource: this.options.resource.plural, err: (err as Error)?.message ?? String(err), retryInMs: delay },
       'watch failed; restarting',

@@ -5,6 +5,7 @@
 // a selector that does not convert selects no ClusterDeployment (the reconcile fails), and
 // an empty one selects none either (kcm lists ClusterDeployments only when !selector.Empty()).
 // Objects come from the API server unchecked: anything off the schema is "unparsable".
+import { isRecord } from './parse.ts';
 
 export type LabelSelectorParse =
   | { ok: true; empty: boolean; matches: (labels: unknown) => boolean }
@@ -23,10 +24,6 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const NAME_MAX = 63;
 const VALUE_MAX = 63;
 const PREFIX_MAX = 253;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function keyProblem(key: string): string | undefined {
   const parts = key.split('/');

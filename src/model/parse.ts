@@ -8,7 +8,7 @@ export class MalformedObjectError extends Error {
   override name = 'MalformedObjectError';
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -114,4 +114,3 @@ export function parseChain(object: unknown): ServiceTemplateChain {
   };
 }
 
-export { isRecord };

@@ -40,14 +40,6 @@ export interface Service {
   [key: string]: unknown;
 }
 
-/** ClusterDeployment or MultiClusterService: both carry spec.serviceSpec.services. */
-export interface ServiceOwner {
-  apiVersion?: string;
-  kind?: string;
-  metadata: ObjectMeta;
-  spec?: { serviceSpec?: { services?: Service[] } };
-  status?: Record<string, unknown>;
-}
 
 export type OwnerKind = 'ClusterDeployment' | 'MultiClusterService';
 
@@ -58,4 +50,12 @@ export function serviceKey(service: Pick<Service, 'name' | 'namespace'>): string
 
 export function chainKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
+}
+
+/**
+ * Where kcm looks up the chains a kind's services name: a ClusterDeployment's own namespace;
+ * for a MultiClusterService (cluster-scoped), the system namespace.
+ */
+export function chainNamespaceOf(kind: string | undefined, objectNamespace: string, systemNamespace: string): string {
+  return kind === 'MultiClusterService' ? systemNamespace : objectNamespace;
 }

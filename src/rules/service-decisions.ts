@@ -1,7 +1,7 @@
 // Rules 1-6 of SPEC for ClusterDeployment and MultiClusterService: compare the services of
 // the old and new object and check every changed template against its chain's graph.
 import { parseServices, MalformedObjectError } from '../model/parse.ts';
-import { serviceKey, type OwnerKind, type Service } from '../model/resources.ts';
+import { chainNamespaceOf, serviceKey, type OwnerKind, type Service } from '../model/resources.ts';
 import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from './types.ts';
 import { allow, deny } from './types.ts';
 import { compareNames } from '../graph/loaded-chain.ts';
@@ -15,7 +15,7 @@ import { templateVersion } from './service-versions.ts';
 
 /** Namespace in which the services of an object look up their chains. */
 export function chainNamespaceFor(kind: OwnerKind, objectNamespace: string, options: DecisionOptions): string {
-  return kind === 'MultiClusterService' ? options.systemNamespace : objectNamespace;
+  return chainNamespaceOf(kind, objectNamespace, options.systemNamespace);
 }
 
 interface Finding {
