@@ -1,11 +1,15 @@
 // Live mode of `chaingate paths`: what the controller published on the object, or, when
 // nothing is published yet, the same computation over the cluster's chains.
 import { chainNamespaceOf } from '../model/resources.ts';
+import { metaOf } from '../model/meta.ts';
 import { parseChain, parseServices, MalformedObjectError } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../rules/published-paths.ts';
-import { CALL_TIMEOUT_MS, CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, loadKubeConfig, preferredVersion, withTimeout, type KcmResource } from '../kube/client.ts';
+import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, type KcmResource } from '../kube/client.ts';
+import { preferredVersion } from '../kube/discovery.ts';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
+import { CALL_TIMEOUT_MS, withTimeout } from '../kube/timeouts.ts';
 import { CLUSTER_DEPLOYMENT_CRD, upgradeItemShapeOfCrd } from '../kube/kcm-generation.ts';
 import { UsageError, requireReadableFile } from './command.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../rules/status-writer.ts';
@@ -61,7 +65,7 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
 
   const published = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
   // Where another writer (kcm v1.6+) owns the status, chaingate's view is its annotation.
-  const annotation = (object.metadata as { annotations?: Record<string, unknown> } | undefined)?.annotations?.[UPGRADE_PATHS_ANNOTATION];
+  const annotation = metaOf(object).annotations?.[UPGRADE_PATHS_ANNOTATION];
   if (typeof annotation === 'string') {
     let mine: ServiceUpgradePaths[] | undefined;
     try {

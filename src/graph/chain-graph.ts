@@ -3,8 +3,9 @@
 //
 // Graph nodes are keyed by the template's index ("0", "1", ...), not by its name. graphology
 // stores adjacency as `node.out[neighbourKey] = edge`; with names as keys, V8 gives every
-// distinct template name its own hidden-class transition, and building the graphs of 10,000
-// chains took 4.4 s. Index-like keys are stored as array elements instead (1.5 s).
+// distinct template name its own hidden-class transition, which made building many graphs
+// about three times slower. Index-like keys are stored as array elements instead
+// (BENCHMARKS.md, "Figures behind design choices").
 import graphology from 'graphology';
 import type { SupportedTemplate } from '../model/resources.ts';
 

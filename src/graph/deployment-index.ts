@@ -3,6 +3,7 @@
 // version), so 10,000 templates cost about what their names do.
 import type { DeployedState } from '../model/deployments.ts';
 import type { OwnerKind } from '../model/resources.ts';
+import { metaOf } from '../model/meta.ts';
 import { clusterDeploymentOwner, multiClusterServiceOwner, readServiceSet, resolvedTemplateVersion } from '../model/deployments.ts';
 
 export class TemplateVersions {
@@ -25,10 +26,10 @@ export class TemplateVersions {
 
   /** Records a ServiceTemplate object; returns false when it cannot be named. */
   set(object: unknown, fallbackNamespace = ''): boolean {
-    const meta = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+    const meta = metaOf(object);
     const version = resolvedTemplateVersion(object);
-    if (!version || typeof meta?.name !== 'string') return false;
-    const namespace = typeof meta.namespace === 'string' && meta.namespace ? meta.namespace : fallbackNamespace;
+    if (!version || meta.name === undefined) return false;
+    const namespace = meta.namespace || fallbackNamespace;
     const key = `${namespace}/${meta.name}`;
     if (this.versions.get(key) !== version) {
       this.versions.set(key, version);
@@ -81,9 +82,9 @@ export class DeployedServices {
   }
 
   set(object: unknown): void {
-    const meta = (object as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
-    if (typeof meta?.name !== 'string') return;
-    const key = `${typeof meta.namespace === 'string' ? meta.namespace : ''}/${meta.name}`;
+    const meta = metaOf(object);
+    if (meta.name === undefined) return;
+    const key = `${meta.namespace ?? ''}/${meta.name}`;
     this.deleteKey(key);
     const states = readServiceSet(object);
     if (!states) return;

@@ -1,8 +1,8 @@
-// How many chain graphs stay built at once. A built graph costs about 31 KiB for a chain of
-// 20 templates and 60 edges, and rebuilds in about 120 µs (BENCHMARKS.md, scale). A cluster
-// that uses all of 10,000 such chains would hold 300 MiB of graphs: more than the heap Node
-// gives a 512 MiB container (half the limit), which crashed the process. Past the budget, a
-// graph is dropped and rebuilt on its next query: memory is bounded, answers are unchanged.
+// How many chain graphs stay built at once. Graphs are large beside the chains they come from
+// and cheap to rebuild (BENCHMARKS.md, "Scale"), and a cluster that used all of its chains at
+// once could hold more graphs than the heap Node gives the chart's container, which crashed
+// the process. Past the budget, a graph is dropped and rebuilt on its next query: memory is
+// bounded, answers are unchanged.
 //
 // Eviction is "second chance" (CLOCK): a query of a built graph only sets a flag, so the hot
 // path of a decision pays one field write instead of reordering a list.
@@ -13,7 +13,7 @@ export interface BudgetedGraph {
   releaseGraph(): void;
 }
 
-/** Enough for every chain of all but the largest clusters, at about 62 MiB for 20-template chains. */
+/** Enough for every chain of all but the largest clusters, well inside the chart's memory limit (BENCHMARKS.md). */
 export const DEFAULT_GRAPH_CACHE_SIZE = 2000;
 
 export class GraphBudget {

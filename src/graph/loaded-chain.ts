@@ -2,8 +2,8 @@
 //
 // The graph is built on the first query, not when the chain is loaded. A cluster can hold
 // many chains that nothing references (old release trains, rollback chains kept for later),
-// and a graphology graph costs about 30 KiB for a 20-template chain: 10,000 eager graphs
-// were 300 MiB and most of the load time. Memory follows the chains in use, up to a
+// and a graphology graph costs far more than the chain it comes from: eager graphs were most
+// of the memory and of the load time (BENCHMARKS.md, "Scale"). Memory follows the chains in use, up to a
 // GraphBudget shared by a registry's chains, past which the least recently used are dropped.
 import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';

@@ -8,6 +8,8 @@ export interface ObjectMetaView {
   uid?: string;
   resourceVersion?: string;
   generation?: number;
+  /** Set once deletion has begun. */
+  deletionTimestamp?: string;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
 }
@@ -34,6 +36,8 @@ export function metaOf(object: unknown): ObjectMetaView {
   const resourceVersion = text(meta.resourceVersion);
   if (resourceVersion !== undefined) view.resourceVersion = resourceVersion;
   if (typeof meta.generation === 'number') view.generation = meta.generation;
+  const deletionTimestamp = text(meta.deletionTimestamp);
+  if (deletionTimestamp !== undefined) view.deletionTimestamp = deletionTimestamp;
   const annotations = strings(meta.annotations);
   if (annotations) view.annotations = annotations;
   const labels = strings(meta.labels);

@@ -1,5 +1,6 @@
 // SPEC's ServiceTemplateChain rules: valid on CREATE, immutable spec on UPDATE, and no
 // DELETE while objects still reference the chain.
+import { metaOf } from '../model/meta.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { parseChain, MalformedObjectError } from '../model/parse.ts';
 import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
@@ -91,8 +92,7 @@ export const MANAGED_LABEL = 'k0rdent.mirantis.com/managed';
 
 /** Whether a DELETE's oldObject is a chain copy kcm's AccessManagement manages (and deletes itself). */
 export function isManagedChainCopy(oldObject: unknown): boolean {
-  const labels = (oldObject as { metadata?: { labels?: unknown } } | null | undefined)?.metadata?.labels;
-  return typeof labels === 'object' && labels !== null && (labels as Record<string, unknown>)[MANAGED_LABEL] === 'true';
+  return metaOf(oldObject).labels?.[MANAGED_LABEL] === 'true';
 }
 
 function decideDelete(input: AdmissionInput, context: DecisionContext, options: DecisionOptions): Decision {

@@ -8,24 +8,9 @@
 //    namespace and resolves the services' chains in it (internal/serviceset/util.go).
 // Pure: the lists come from the caller (live reads in src/kube/chain-cache.ts).
 import { parseServices } from '../model/parse.ts';
+import { metaOf } from '../model/meta.ts';
 import { clusterSelectorMatcher } from '../model/label-selector.ts';
 import { compareNames } from '../graph/loaded-chain.ts';
-
-interface Meta {
-  name?: unknown;
-  namespace?: unknown;
-  labels?: unknown;
-  deletionTimestamp?: unknown;
-}
-
-function metaOf(item: unknown): Meta {
-  const meta = (item as { metadata?: unknown } | null | undefined)?.metadata;
-  return typeof meta === 'object' && meta !== null ? (meta as Meta) : {};
-}
-
-function text(value: unknown): string {
-  return typeof value === 'string' ? value : '';
-}
 
 /** Whether an object's services name `chain`; malformed objects name nothing. */
 function namesChain(item: unknown, chain: string): boolean {
@@ -54,14 +39,14 @@ export function chainReferences(
   const selectable: Array<{ key: string; labels: unknown }> = [];
   for (const item of clusterDeployments) {
     const meta = metaOf(item);
-    const key = `${text(meta.namespace) || namespace}/${text(meta.name)}`;
+    const key = `${meta.namespace || namespace}/${meta.name ?? ''}`;
     if (namesChain(item, chain)) users.push(`ClusterDeployment ${key}`);
     if (!meta.deletionTimestamp) selectable.push({ key, labels: meta.labels });
   }
   selectable.sort((a, b) => compareNames(a.key, b.key));
   for (const item of multiClusterServices) {
     if (!namesChain(item, chain)) continue;
-    const name = text(metaOf(item).name);
+    const name = metaOf(item).name ?? '';
     if (namespace === systemNamespace) {
       users.push(`MultiClusterService ${name}`);
       continue;

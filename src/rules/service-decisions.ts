@@ -1,6 +1,7 @@
 // Rules 1-6 of SPEC for ClusterDeployment and MultiClusterService: compare the services of
 // the old and new object and check every changed template against its chain's graph.
 import { parseServices, MalformedObjectError } from '../model/parse.ts';
+import { metaOf } from '../model/meta.ts';
 import { chainNamespaceOf, serviceKey, type OwnerKind, type Service } from '../model/resources.ts';
 import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from './types.ts';
 import { allow, deny } from './types.ts';
@@ -54,7 +55,7 @@ export function decideServiceOwner(
     throw err;
   }
 
-  const objectNamespace = metadataNamespace(input.object) || input.namespace;
+  const objectNamespace = metaOf(input.object).namespace || input.namespace;
   const chainNamespace = chainNamespaceFor(kind, objectNamespace, options);
   const findings: Finding[] = [];
   const warnings: string[] = [];
@@ -72,7 +73,7 @@ export function decideServiceOwner(
   const oldByKey = new Map<string, Service>();
   for (const service of oldServices) oldByKey.set(serviceKey(service), service);
   const scope: ChainScope = { namespace: chainNamespace, lookup: context.chains, resolved: new Map() };
-  const objectName = metadataName(input.object) || input.name;
+  const objectName = metaOf(input.object).name || input.name;
   const serviceScope: ServiceScope = { ...scope, kind, objectNamespace, objectName, context, options, warnings };
   for (let i = 0; i < newServices.length; i++) {
     const key = keys[i]!;
@@ -275,15 +276,3 @@ function checkSequential(
   return undefined;
 }
 
-function metadataName(object: unknown): string {
-  const name = (object as { metadata?: { name?: unknown } } | null)?.metadata?.name;
-  return typeof name === 'string' ? name : '';
-}
-
-function metadataNamespace(object: unknown): string {
-  if (typeof object !== 'object' || object === null) return '';
-  const metadata = (object as { metadata?: unknown }).metadata;
-  if (typeof metadata !== 'object' || metadata === null) return '';
-  const namespace = (metadata as { namespace?: unknown }).namespace;
-  return typeof namespace === 'string' ? namespace : '';
-}

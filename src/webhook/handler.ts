@@ -2,6 +2,7 @@
 // the new object names is in the cache, asking the API server for the ones that are not, so
 // that a chain created a moment ago (and not yet seen by the watch) is never refused.
 import { parseServices } from '../model/parse.ts';
+import { metaOf } from '../model/meta.ts';
 import type { ChainLookup, ChainRegistry } from '../graph/chain-registry.ts';
 import type { LoadedChain } from '../graph/loaded-chain.ts';
 import { chainKey } from '../model/resources.ts';
@@ -47,9 +48,7 @@ async function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: 
   } catch {
     return deps.chains; // malformed: the decision itself says so
   }
-  const objectNamespace =
-    ((input.object as { metadata?: { namespace?: unknown } } | undefined)?.metadata?.namespace as string | undefined) ||
-    input.namespace;
+  const objectNamespace = metaOf(input.object).namespace || input.namespace;
   const namespace = chainNamespaceFor(kind, objectNamespace, deps.options);
   const missing = [...new Set(names)].filter((name) => !deps.chains.has(namespace, name));
   if (missing.length === 0) return deps.chains;
