@@ -1,8 +1,12 @@
-// Small builders shared by the unit tests: chains, service owners and admission inputs.
-import type { ServiceTemplateChain, Service, OwnerKind } from '../../src/model/resources.ts';
+// The builders the unit tests share: chains (objects and YAML), service owners, admission
+// inputs and decisions, and the two assertions on a decision.
+import { expect } from 'vitest';
+import { stringify } from 'yaml';
+import type { ServiceTemplateChain, Service, OwnerKind, SupportedTemplate } from '../../src/model/resources.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { LoadedChain } from '../../src/graph/loaded-chain.ts';
-import type { AdmissionInput, DecisionOptions, Operation } from '../../src/rules/types.ts';
+import { decide, type AdmittedKind } from '../../src/rules/decide.ts';
+import type { AdmissionInput, Decision, DecisionContext, DecisionOptions, Operation } from '../../src/rules/types.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../../src/rules/types.ts';
 
 /**
@@ -12,7 +16,8 @@ import { DEFAULT_DECISION_OPTIONS } from '../../src/rules/types.ts';
 export type Edges = Record<string, readonly string[]> | ReadonlyArray<readonly [string, readonly string[]]>;
 
 export interface ChainOptions {
-  namespace?: string;
+  /** Default kcm-system; null leaves metadata.namespace out (a chain file without one). */
+  namespace?: string | null;
   apiVersion?: string;
   resourceVersion?: string;
   status?: { valid?: boolean; validationError?: string };
@@ -20,23 +25,33 @@ export interface ChainOptions {
 
 /** A ServiceTemplateChain object whose supportedTemplates follow `edges`. */
 export function chainObject(name: string, edges: Edges, options: ChainOptions = {}): ServiceTemplateChain {
+  const supportedTemplates = (Array.isArray(edges) ? edges : Object.entries(edges)).map(([template, upgrades]: readonly [string, readonly string[]]) => ({
+    name: template,
+    availableUpgrades: upgrades.map((u) => ({ name: u })),
+  }));
+  return chainWithTemplates(name, supportedTemplates, options);
+}
+
+/** A ServiceTemplateChain object with these supportedTemplates as they are (versions, missing fields). */
+export function chainWithTemplates(name: string, supportedTemplates: SupportedTemplate[], options: ChainOptions = {}): ServiceTemplateChain {
+  const namespace = options.namespace === undefined ? 'kcm-system' : options.namespace;
   const chain: ServiceTemplateChain = {
     apiVersion: options.apiVersion ?? 'k0rdent.mirantis.com/v1beta1',
     kind: 'ServiceTemplateChain',
     metadata: {
       name,
-      namespace: options.namespace ?? 'kcm-system',
+      ...(namespace !== null ? { namespace } : {}),
       ...(options.resourceVersion !== undefined ? { resourceVersion: options.resourceVersion } : {}),
     },
-    spec: {
-      supportedTemplates: (Array.isArray(edges) ? edges : Object.entries(edges)).map(([template, upgrades]: readonly [string, readonly string[]]) => ({
-        name: template,
-        availableUpgrades: upgrades.map((u) => ({ name: u })),
-      })),
-    },
+    spec: { supportedTemplates },
   };
   if (options.status) chain.status = options.status;
   return chain;
+}
+
+/** chainObject as a YAML document, the way a chain file holds it. */
+export function chainYaml(name: string, edges: Edges, options: ChainOptions = {}): string {
+  return stringify(chainObject(name, edges, options));
 }
 
 /** A LoadedChain graph straight from `edges`. */
@@ -121,3 +136,29 @@ export const SPEC_EXAMPLE_EDGES: Edges = [
   ['040', ['100']],
   ['100', []],
 ];
+
+/** decide() with `chains` and the default options changed by `opts`. */
+export function decideWith(
+  kind: AdmittedKind,
+  input: AdmissionInput,
+  chains: ChainRegistry,
+  opts: Partial<DecisionOptions> = {},
+  extra: Omit<DecisionContext, 'chains'> = {},
+): Decision {
+  return decide(kind, input, { chains, ...extra }, options(opts));
+}
+
+/** Allowed, with neither a message nor a code. */
+export function expectAllowed(decision: Decision): void {
+  expect(decision, decision.message).toMatchObject({ allowed: true });
+  expect(decision.message).toBeUndefined();
+  expect(decision.code).toBeUndefined();
+}
+
+/** Denied with `code` and a message; returns the message. */
+export function expectDenied(decision: Decision, code = 403): string {
+  expect(decision.allowed).toBe(false);
+  expect(decision.code).toBe(code);
+  expect(typeof decision.message).toBe('string');
+  return decision.message!;
+}
