@@ -1,15 +1,19 @@
 // `chaingate serve`: the admission webhook (and, with a cluster, the chain watch).
+// This file is the option table, the choice between offline files and a live cluster, and the
+// lifecycle (start, wait for a signal, drain); turning the flag values into a checked
+// ServeConfig is src/config/serve-flags.ts.
 // The server, the Kubernetes client and the certificate code are imported when serve runs, not
-// when the CLI starts: the offline commands need none of them (they were 0.4-0.6 s of every
-// `chaingate validate`), and in live mode the chain list is requested before fastify loads.
+// when the CLI starts: the offline commands need none of them, and in live mode the chain list
+// is requested before fastify loads.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CONFIGURED_POLICIES, UNCHAINED_UPGRADES } from '../rules/types.ts';
+import { CONFIGURED_POLICIES } from '../rules/types.ts';
 import { STATUS_WRITERS } from '../rules/status-writer.ts';
 import { DEFAULT_SERVE_CONFIG, type ServeConfig } from '../config/serve-config.ts';
+import { CERT_MODES, ConfigError, serveConfigFromFlags } from '../config/serve-flags.ts';
 import type { RunningServer } from '../webhook/run.ts';
 import { DECISION_FLAGS } from './decision-flags.ts';
-import { EXIT_OK, UsageError, defineCommand, oneOf, requireReadableFile, type Io } from './command.ts';
+import { EXIT_OK, UsageError, defineCommand, requireReadableFile, type Io } from './command.ts';
 import { createLogger, LOG_LEVELS } from '../runtime/logger.ts';
 import { settingsProblem } from '../certs/rotation.ts';
 
@@ -85,10 +89,10 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       description: "admission port: idle keep-alive connections are closed after this; keep it above the API server's 90 s idle timeout",
     },
     'max-connections': { type: 'string', arg: 'N', default: String(D.maxConnections), description: 'admission port: open connections at most; new ones past it are closed at once' },
-    'cert-mode': { type: 'string', arg: 'MODE', values: ['files', 'self'] as const, default: 'files', description: 'files: --cert-dir; self: CA in --cert-secret, caBundle patched' },
+    'cert-mode': { type: 'string', arg: 'MODE', values: CERT_MODES, default: 'files', description: 'files: --cert-dir; self: CA in --cert-secret, caBundle patched' },
     'cert-secret': { type: 'string', arg: 'NAME', description: 'self mode: Secret holding the CA and serving certificate' },
     'webhook-configuration': { type: 'string', arg: 'NAME', description: 'self mode: ValidatingWebhookConfiguration whose caBundle chaingate keeps current' },
-    'shutdown-delay-ms': { type: 'string', arg: 'N', default: '0', description: 'after SIGTERM, report not ready this long before closing' },
+    'shutdown-delay-ms': { type: 'string', arg: 'N', default: String(D.shutdownDelayMs), description: 'after SIGTERM, report not ready this long before closing' },
     'log-level': { type: 'string', arg: 'LEVEL', values: LOG_LEVELS, default: 'info', description: 'log lines at this level and above' },
     // Hidden: self-mode rotation timing, so that tests can rotate in seconds.
     'cert-validity-seconds': { type: 'string', hidden: true, description: '' },
@@ -97,62 +101,10 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
     'cert-check-interval-ms': { type: 'string', hidden: true, description: '' },
   },
   async run({ values }, io) {
-    const config: ServeConfig = {
-      ...DEFAULT_SERVE_CONFIG,
-      host: values.host ?? DEFAULT_SERVE_CONFIG.host,
-      port: port(values.port, '--port', DEFAULT_SERVE_CONFIG.port),
-      healthPort: port(values['health-port'], '--health-port', DEFAULT_SERVE_CONFIG.healthPort),
-      certDir: values['cert-dir'] ?? DEFAULT_SERVE_CONFIG.certDir,
-      dnsNames: values['dns-name'] ?? [],
-      namespaces: values.namespaces ? values.namespaces.split(',').map((n) => n.trim()).filter(Boolean) : [],
-      logLevel: oneOf(values['log-level'], LOG_LEVELS, '--log-level', 'info'),
-      decisions: {
-        // `auto` is resolved once the kcm generation is known (edge until then, and offline).
-        policy: 'edge',
-        systemNamespace: values['system-namespace'] ?? DEFAULT_SERVE_CONFIG.decisions.systemNamespace,
-        protectChainDeletion: bool(values['chain-deletion-protection'], '--chain-deletion-protection', true),
-        unchainedUpgrades: oneOf(values['unchained-upgrades'], UNCHAINED_UPGRADES, '--unchained-upgrades', 'deny'),
-      },
-      upgradePolicy: oneOf(values['upgrade-policy'], CONFIGURED_POLICIES, '--upgrade-policy', 'auto'),
-      statusWriter: oneOf(values['status-writer'], STATUS_WRITERS, '--status-writer', 'auto'),
-      unchainedEvents: bool(values['unchained-events'], '--unchained-events', false),
-      webhook: bool(values.webhook, '--webhook', true),
-      controller: bool(values.controller, '--controller', true),
-      leaderElection: bool(values['leader-election'], '--leader-election', false),
-      leaderElectionNamespace: values['leader-election-namespace'] ?? DEFAULT_SERVE_CONFIG.leaderElectionNamespace,
-      leaseName: DEFAULT_SERVE_CONFIG.leaseName,
-      resyncMs: Math.max(1000, nonNegative(values['resync-ms'], '--resync-ms', DEFAULT_SERVE_CONFIG.resyncMs)),
-      certMode: oneOf(values['cert-mode'], ['files', 'self'] as const, '--cert-mode', 'files'),
-      graphCacheSize: nonNegative(values['graph-cache-size'], '--graph-cache-size', DEFAULT_SERVE_CONFIG.graphCacheSize),
-      requestTimeoutMs: nonNegative(values['request-timeout-ms'], '--request-timeout-ms', DEFAULT_SERVE_CONFIG.requestTimeoutMs),
-      keepAliveTimeoutMs: nonNegative(values['keep-alive-timeout-ms'], '--keep-alive-timeout-ms', DEFAULT_SERVE_CONFIG.keepAliveTimeoutMs),
-      maxConnections: nonNegative(values['max-connections'], '--max-connections', DEFAULT_SERVE_CONFIG.maxConnections),
-    };
-    if (config.upgradePolicy !== 'auto') config.decisions = { ...config.decisions, policy: config.upgradePolicy };
-    if (config.graphCacheSize < 1) throw new UsageError('--graph-cache-size must be at least 1');
-    if (config.requestTimeoutMs < 1) throw new UsageError('--request-timeout-ms must be at least 1');
-    if (config.keepAliveTimeoutMs < 1) throw new UsageError('--keep-alive-timeout-ms must be at least 1');
-    if (config.maxConnections < 1) throw new UsageError('--max-connections must be at least 1');
-    if (values['cert-secret']) config.certSecret = values['cert-secret'];
-    if (values['webhook-configuration']) config.webhookConfiguration = values['webhook-configuration'];
-    if (config.certMode === 'self' && (!config.certSecret || !config.webhookConfiguration)) {
-      throw new UsageError('--cert-mode self needs --cert-secret and --webhook-configuration');
-    }
-    for (const [flag, key] of [['cert-validity-seconds', 'certValiditySeconds'], ['cert-renew-before-seconds', 'certRenewBeforeSeconds'],
-      ['cert-overlap-seconds', 'certOverlapSeconds'], ['cert-check-interval-ms', 'certCheckIntervalMs']] as const) {
-      if (values[flag] !== undefined) config[key] = nonNegative(values[flag], `--${flag}`, 0);
-    }
-    if (config.certMode === 'self') {
-      const { settingsFromConfig } = await import('../certs/self-managed.ts');
-      const certProblem = settingsProblem(settingsFromConfig(config));
-      if (certProblem) throw new UsageError(certProblem);
-    }
-    if (!config.webhook && !config.controller) throw new UsageError('nothing to do: both --webhook and --controller are false');
-    if (values['client-ca']) config.clientCAFile = values['client-ca'];
-    if (values.chains) config.chains = values.chains;
-    if (values.kubeconfig) config.kubeconfig = values.kubeconfig;
+    // Self mode's rotation rules come with the certificate code, which no other mode loads.
+    const certSettingsProblem = values['cert-mode'] === 'self' ? await certSettingsCheck() : undefined;
+    const config = asUsageError(() => serveConfigFromFlags(values, { certSettingsProblem }));
     if (config.kubeconfig && !config.chains) requireReadableFile(config.kubeconfig, '--kubeconfig');
-    const shutdownDelayMs = nonNegative(values['shutdown-delay-ms'], '--shutdown-delay-ms', 0);
 
     const logger = createLogger(config.logLevel);
     let stopSource = async () => {};
@@ -180,8 +132,8 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
       server = await runServer({ config, logger, handler: { chains } });
     }
     await waitForSignal(io);
-    logger.info({ shutdownDelayMs }, 'shutting down: not ready from now on');
-    await server.close(shutdownDelayMs);
+    logger.info({ shutdownDelayMs: config.shutdownDelayMs }, 'shutting down: not ready from now on');
+    await server.close(config.shutdownDelayMs);
     await stopSource();
     return EXIT_OK;
   },
@@ -192,8 +144,19 @@ export function liveModeRequested(config: ServeConfig): boolean {
   return Boolean(config.kubeconfig || process.env.KUBECONFIG || process.env.KUBERNETES_SERVICE_HOST);
 }
 
-function bool(value: string | undefined, flag: string, fallback: boolean): boolean {
-  return oneOf(value, ['true', 'false'] as const, flag, fallback ? 'true' : 'false') === 'true';
+/** A flag value serve cannot use is a usage error: exit 2, and a pointer to --help. */
+function asUsageError<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+async function certSettingsCheck(): Promise<(config: ServeConfig) => string | undefined> {
+  const { settingsFromConfig } = await import('../certs/self-managed.ts');
+  return (config) => settingsProblem(settingsFromConfig(config));
 }
 
 function waitForSignal(_io: Io): Promise<void> {
@@ -202,16 +165,4 @@ function waitForSignal(_io: Io): Promise<void> {
     process.once('SIGTERM', done);
     process.once('SIGINT', done);
   });
-}
-
-function port(value: string | undefined, flag: string, fallback: number): number {
-  const n = nonNegative(value, flag, fallback);
-  if (n > 65535) throw new UsageError(`${flag} must be a port number (0-65535)`);
-  return n;
-}
-
-function nonNegative(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`${flag} must be a whole number (got ${JSON.stringify(value)})`);
-  return Number(value);
 }

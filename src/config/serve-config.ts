@@ -50,6 +50,8 @@ export interface ServeConfig {
   keepAliveTimeoutMs: number;
   /** Open admission connections at most (--max-connections). */
   maxConnections: number;
+  /** After SIGTERM, how long readiness fails before the ports close (--shutdown-delay-ms). */
+  shutdownDelayMs: number;
 }
 
 export const DEFAULT_SERVE_CONFIG: ServeConfig = {
@@ -77,4 +79,5 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 100_000,
   maxConnections: 1_000,
+  shutdownDelayMs: 0,
 };
