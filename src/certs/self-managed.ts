@@ -20,7 +20,9 @@ import {
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ServeConfig } from '../config/serve-config.ts';
-import { CALL_TIMEOUT_MS, loadKubeConfig, statusCode, withTimeout } from '../kube/client.ts';
+import { statusCode } from '../kube/errors.ts';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
+import { CALL_TIMEOUT_MS, withTimeout } from '../kube/timeouts.ts';
 import type { ReadinessCheck } from '../runtime/readiness.ts';
 import { CA_FILE, CERT_FILE, KEY_FILE, toKeyPair, type CertWatcher, type KeyPair } from './cert-watcher.ts';
 import { generateCertificates } from './generate.ts';

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { withTimeout, CALL_TIMEOUT_MS, statusCode } from '../kube/client.ts';
+import { statusCode } from '../kube/errors.ts';
+import { withTimeout, CALL_TIMEOUT_MS } from '../kube/timeouts.ts';
 
 /** A name of at most 253 characters, the same for the same object and reason. */
 export function eventName(object: InvolvedObject, reason: string): string {
@@ -23,14 +24,17 @@ export interface InvolvedObject {
 
 const MEMORY = 10_000;
 
+/** The one Event call the recorder makes (tests pass an in-memory one). */
+export type EventApi = Pick<CoreV1Api, 'createNamespacedEvent'>;
+
 export class EventRecorder {
-  private readonly api: CoreV1Api;
+  private readonly api: EventApi;
   private readonly logger: Logger;
   private readonly instance: string;
   private readonly seen = new Map<string, true>();
 
-  constructor(kc: KubeConfig, logger: Logger, instance: string) {
-    this.api = kc.makeApiClient(CoreV1Api);
+  constructor(kc: KubeConfig, logger: Logger, instance: string, api?: EventApi) {
+    this.api = api ?? kc.makeApiClient(CoreV1Api);
     this.logger = logger;
     this.instance = instance;
   }

@@ -3,10 +3,16 @@
 // the timestamps in it, so clock skew between nodes cannot create two leaders.
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { statusCode, withTimeout } from '../kube/client.ts';
+import { statusCode } from '../kube/errors.ts';
+import { withTimeout } from '../kube/timeouts.ts';
+
+/** The Lease calls the elector makes (tests pass an in-memory one). */
+export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
 
 export interface LeaderElectionOptions {
   kc: KubeConfig;
+  /** Instead of the Lease API reached through `kc`. */
+  api?: LeaseApi;
   namespace: string;
   name: string;
   identity: string;
@@ -19,7 +25,7 @@ export interface LeaderElectionOptions {
 }
 
 export class LeaderElector {
-  private readonly api: CoordinationV1Api;
+  private readonly api: LeaseApi;
   private readonly options: LeaderElectionOptions;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
@@ -30,10 +36,14 @@ export class LeaderElector {
   private observedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
+  /** The round now running: stop() waits for it, since its write may still win the lease. */
+  private round: Promise<void> = Promise.resolve();
+  /** A round that finished after stop() won the lease: stop() gives it back. */
+  private wonWhileStopping = false;
 
   constructor(options: LeaderElectionOptions) {
     this.options = options;
-    this.api = options.kc.makeApiClient(CoordinationV1Api);
+    this.api = options.api ?? options.kc.makeApiClient(CoordinationV1Api);
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
@@ -45,15 +55,18 @@ export class LeaderElector {
 
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.wonWhileStopping = false;
+    this.round = this.tick();
   }
 
   /** Stops campaigning; a leader releases the lease so another replica takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (!this.leader) return;
-    this.setLeader(false);
+    await this.round;
+    if (!this.leader && !this.wonWhileStopping) return;
+    this.wonWhileStopping = false;
+    if (this.leader) this.setLeader(false);
     try {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity === this.options.identity) {
@@ -70,6 +83,11 @@ export class LeaderElector {
     if (this.stopped) return;
     try {
       const acquired = await this.tryAcquireOrRenew();
+      // Stopped meanwhile: no new leadership, and stop() releases what this round won.
+      if (this.stopped) {
+        this.wonWhileStopping = acquired;
+        return;
+      }
       if (acquired) this.lastRenew = Date.now();
       if (acquired && !this.leader) this.setLeader(true);
       if (!acquired && this.leader) this.setLeader(false);
@@ -79,7 +97,9 @@ export class LeaderElector {
       if (this.leader && Date.now() - this.lastRenew > this.renewDeadlineMs) this.setLeader(false);
     }
     if (!this.stopped) {
-      this.timer = setTimeout(() => void this.tick(), this.retryPeriodMs);
+      this.timer = setTimeout(() => {
+        this.round = this.tick();
+      }, this.retryPeriodMs);
       this.timer.unref();
     }
   }
@@ -112,7 +132,9 @@ export class LeaderElector {
       return true;
     }
     const spec = (lease.spec ??= {});
-    const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}`;
+    // The resourceVersion changes with every write, so every renewal counts as one even when
+    // its renewTime reads the same (its string form has whole seconds only).
+    const record = `${spec.holderIdentity ?? ''}|${lease.metadata?.resourceVersion ?? ''}|${String(spec.renewTime ?? '')}`;
     if (record !== this.observed) {
       this.observed = record;
       this.observedAt = Date.now();

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { isRecord } from '../model/parse.ts';
 import { GROUP } from '../model/resources.ts';
 import type { UpgradeItemShape } from '../rules/published-paths.ts';
-import { CALL_TIMEOUT_MS, withTimeout } from './client.ts';
+import { CALL_TIMEOUT_MS, withTimeout } from './timeouts.ts';
 
 export type KcmGeneration = 'sequential' | 'classic';
 

@@ -1,7 +1,7 @@
 // Reads a Kubernetes List response as a byte stream, handing each element of `items` to the
-// caller as soon as it is complete. A list of 10,000 chains is 46 MiB of JSON: read whole,
-// the bytes, the string and the parsed objects (with managedFields the cache never keeps)
-// existed at once, and the load peaked near 500 MiB RSS. Here one element is held at a time.
+// caller as soon as it is complete. Read whole, a large list existed three times at once (the
+// bytes, the string and the parsed objects, with managedFields the cache never keeps), and
+// memory grew with the list. Here one element is held at a time.
 //
 // This is a splitter, not a JSON parser: it only tracks strings and bracket depth to find
 // where each element of the top-level "items" array begins and ends, and leaves the parsing

@@ -21,7 +21,9 @@ import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type Kubernet
 import type { Logger } from 'pino';
 import { isRecord } from '../model/parse.ts';
 import { nextBackoff } from '../runtime/backoff.ts';
-import { stripBookkeeping, type KcmClient, type KcmResource, type KubeList } from './client.ts';
+import { stripBookkeeping } from './bookkeeping.ts';
+import type { KcmClient, KcmResource } from './client.ts';
+import type { KubeList } from './list-page.ts';
 
 export interface InformerEvents {
   /** Called for add and update; must not throw (client-node swallows callback errors). */

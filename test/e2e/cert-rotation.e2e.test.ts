@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok } from '../support/webhook.ts';
-import { loadKubeConfig } from '../../src/kube/client.ts';
+import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
 import { webhookConfiguration } from '../../src/kube/webhook-configuration.ts';
 import { BUNDLE_GENERATION_ANNOTATION } from '../../src/certs/rotation.ts';
 import { eventually as poll, kcmCrds } from '../support/manifests.ts';
