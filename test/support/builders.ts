@@ -1,6 +1,7 @@
 // The builders the unit tests share: chains (objects and YAML), service owners, admission
-// inputs and decisions, and the two assertions on a decision.
+// inputs, AdmissionReviews and decisions, and the two assertions on a decision.
 import { expect } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { ServiceTemplateChain, Service, OwnerKind, SupportedTemplate } from '../../src/model/resources.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
@@ -161,4 +162,53 @@ export function expectDenied(decision: Decision, code = 403): string {
   expect(decision.code).toBe(code);
   expect(typeof decision.message).toBe('string');
   return decision.message!;
+}
+
+// ---------------------------------------------------------------------------------------
+// AdmissionReviews, as the API server sends them
+
+/** Parsed JSON whose shape the test itself changes (and breaks) field by field. */
+export type Json = Record<string, any>;
+
+/** One of examples/reviews/*.json, fresh on every call. */
+export function reviewFixture(name: 'upgrade-allowed.json' | 'upgrade-denied.json' | 'malformed.json'): Json {
+  return JSON.parse(readFileSync(new URL(`../../examples/reviews/${name}`, import.meta.url), 'utf8')) as Json;
+}
+
+/** A copy of `review` with request.uid set to `uid`. */
+export function withUid(review: Json, uid: string): Json {
+  const copy = structuredClone(review);
+  copy.request.uid = uid;
+  return copy;
+}
+
+/** The ClusterDeployment review turned into one for the cluster-scoped MultiClusterService. */
+export function asMultiClusterService(review: Json, uid: string): Json {
+  const copy = withUid(review, uid);
+  copy.request.kind.kind = 'MultiClusterService';
+  copy.request.resource.resource = 'multiclusterservices';
+  delete copy.request.namespace;
+  for (const object of [copy.request.object, copy.request.oldObject]) {
+    object.kind = 'MultiClusterService';
+    delete object.metadata.namespace;
+  }
+  return copy;
+}
+
+/** A v1 AdmissionReview of a ServiceTemplateChain in kcm-system. */
+export function chainReview(uid: string, operation: string, object: Json | null, oldObject: Json | null = null): Json {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: 'k0rdent.mirantis.com', version: 'v1beta1', kind: 'ServiceTemplateChain' },
+      resource: { group: 'k0rdent.mirantis.com', version: 'v1beta1', resource: 'servicetemplatechains' },
+      name: (object ?? oldObject)?.metadata?.name ?? 'x',
+      namespace: 'kcm-system',
+      operation,
+      object,
+      oldObject,
+    },
+  };
 }
