@@ -1,13 +1,14 @@
 // Serving certificate and key from a directory (the layout of a kubernetes.io/tls Secret
 // mount: tls.crt, tls.key), reloaded when the files change. Like controller-runtime's
-// certwatcher, it is separate from the server: the server only asks for the current pair.
+// certwatcher, it is separate from the server: the server only asks for the current pair. It
+// only loads and watches; a directory left empty is filled by ensure-certificates.ts first.
 import { EventEmitter } from 'node:events';
-import { createHash, X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync, mkdirSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { generateCertificates } from './generate.ts';
+import { fingerprint } from './pem.ts';
 
 export const CERT_FILE = 'tls.crt';
 export const KEY_FILE = 'tls.key';
@@ -22,8 +23,9 @@ export interface KeyPair {
 
 export interface CertWatcherOptions {
   dir: string;
-  /** Extra DNS names for a generated certificate (the Service's names). */
-  dnsNames?: string[];
+  /** Served instead of the directory's files, which are then neither loaded nor watched: a
+   *  generated pair that a read-only mount could not take (see ensureCertificates). */
+  fixed?: KeyPair;
   /** Fallback poll for filesystems where fs.watch misses the Secret's symlink swap. */
   pollIntervalMs?: number;
   logger: Logger;
@@ -47,23 +49,11 @@ export class CertWatcher extends EventEmitter<{ change: [KeyPair]; error: [Error
     return this.current;
   }
 
-  /** Loads the pair, generating one when the directory holds none, then watches. */
+  /** Loads the pair, then watches the directory for changes. */
   async start(): Promise<KeyPair> {
-    const { dir, logger } = this.options;
-    if (!existsSync(join(dir, CERT_FILE)) || !existsSync(join(dir, KEY_FILE))) {
-      const generated = await generateCertificates({ dnsNames: this.options.dnsNames ?? [] });
-      try {
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, KEY_FILE), generated.key, { mode: 0o600 });
-        writeFileSync(join(dir, CERT_FILE), generated.cert);
-        writeFileSync(join(dir, CA_FILE), generated.caCert);
-        logger.info({ dir }, 'no serving certificate found: generated a CA and certificate (use ca.crt as caBundle)');
-      } catch (err) {
-        // A read-only mount: serve the generated pair from memory.
-        logger.warn({ dir, err: (err as Error).message }, 'cannot write generated certificate; serving it from memory');
-        this.current = toKeyPair(generated.cert, generated.key);
-        return this.current;
-      }
+    if (this.options.fixed) {
+      this.current = this.options.fixed;
+      return this.current;
     }
     this.current = await this.load();
     this.watch();
@@ -131,6 +121,5 @@ export function toKeyPair(cert: string, key: string): KeyPair {
   const x509 = new X509Certificate(cert);
   const privateKey = createPrivateKey(key);
   if (!x509.checkPrivateKey(privateKey)) throw new Error('tls.key does not match tls.crt');
-  const fingerprint = createHash('sha256').update(x509.raw).digest('hex');
-  return { cert, key, fingerprint, notAfter: new Date(x509.validTo) };
+  return { cert, key, fingerprint: fingerprint(x509), notAfter: new Date(x509.validTo) };
 }

@@ -66,9 +66,13 @@ export function normalizeBundle(text: string, required: readonly string[], now: 
   return joinPem(kept.map((entry) => entry.pem));
 }
 
-/** True when `bundle` contains every certificate of `certs` (by fingerprint). */
-export function bundleContains(bundle: ReadonlySet<string>, certs: readonly X509Certificate[]): boolean {
-  return certs.every((cert) => bundle.has(fingerprint(cert)));
+/** PEM text from its base64 form (Secret data, a caBundle field); '' for none. */
+export function fromBase64(value: string | undefined): string {
+  return value ? Buffer.from(value, 'base64').toString('utf8') : '';
+}
+
+export function toBase64(text: string): string {
+  return Buffer.from(text).toString('base64');
 }
 
 /** The DNS names of a certificate's subjectAltName extension. */

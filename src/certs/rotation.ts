@@ -1,6 +1,7 @@
 // The certificate rotation state machine of `--cert-mode self`, as pure functions: what the
 // Secret holds (plus what the webhook configuration trusts, and the time) decides the next
-// step; applying a step gives the Secret's next content. All I/O is in self-managed.ts.
+// step; applying a step gives the Secret's next content. All I/O is elsewhere: self-managed.ts
+// runs the steps against the Secret (secret-store.ts) and the webhook (ca-bundle-sync.ts).
 //
 // Invariant: the API server trusts every certificate any replica may serve. Replicas serve the
 // Secret's current pair (tls.crt, signed by ca.crt); ca-bundle.crt is what the webhook

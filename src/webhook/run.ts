@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { CertWatcher } from '../certs/cert-watcher.ts';
+import { ensureCertificates } from '../certs/ensure-certificates.ts';
 import type { ServeConfig } from '../config/serve-config.ts';
 import { createAdmissionHandler } from './handler.ts';
 import type { DecisionSources } from '../rules/decision-sources.ts';
@@ -41,7 +42,8 @@ export interface RunOptions {
 export const DRAIN_DEADLINE_MS = 10_000;
 
 export async function runServer({ config, logger, handler, readiness = [], metrics = new Metrics(), drainDeadlineMs = DRAIN_DEADLINE_MS }: RunOptions): Promise<RunningServer> {
-  const certificates = new CertWatcher({ dir: config.certDir, dnsNames: config.dnsNames, logger });
+  const unwritten = await ensureCertificates({ dir: config.certDir, dnsNames: config.dnsNames, logger });
+  const certificates = new CertWatcher({ dir: config.certDir, logger, fixed: unwritten });
   const keyPair = await certificates.start();
   const clientCA = config.clientCAFile ? readFileSync(config.clientCAFile, 'utf8') : undefined;
 

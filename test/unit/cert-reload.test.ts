@@ -17,6 +17,7 @@ import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
 import { generateCertificates, type GeneratedCertificates } from '../../src/certs/generate.ts';
 import { CertWatcher, toKeyPair } from '../../src/certs/cert-watcher.ts';
+import { ensureCertificates } from '../../src/certs/ensure-certificates.ts';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, openSync, writeSync } from 'node:fs';
 
@@ -243,7 +244,9 @@ describe('back-to-back swaps', () => {
 describe('CertWatcher.reload', () => {
   it('reads again when asked while a load is still reading (the key renamed just after the certificate)', async () => {
     const dir = tempDir();
-    const watcher = new CertWatcher({ dir, logger: pino({ level: 'silent' }) });
+    const logger = pino({ level: 'silent' });
+    await ensureCertificates({ dir, logger });
+    const watcher = new CertWatcher({ dir, logger });
     const original = await watcher.start();
     watcher.stop(); // no fs.watch or poll: only the reloads below
     const next = await generateCertificates({ caCommonName: 'chaingate-ca-fifo' });
@@ -331,5 +334,28 @@ describe('toKeyPair', () => {
     expect(() => toKeyPair(a.cert.slice(0, 100), a.key)).toThrow();
     expect(() => toKeyPair(a.cert, a.key.slice(0, 60))).toThrow();
     expect(() => toKeyPair('', '')).toThrow();
+  });
+});
+
+describe('ensureCertificates', () => {
+  it('leaves a directory with a pair alone', async () => {
+    const dir = tempDir();
+    const logger = pino({ level: 'silent' });
+    expect(await ensureCertificates({ dir, logger })).toBeUndefined();
+    const cert = readFileSync(join(dir, 'tls.crt'), 'utf8');
+    expect(await ensureCertificates({ dir, logger })).toBeUndefined();
+    expect(readFileSync(join(dir, 'tls.crt'), 'utf8')).toBe(cert);
+  });
+
+  it('hands back the generated pair when the directory cannot be written, for CertWatcher to serve from memory', async () => {
+    const blocker = join(tempDir(), 'a-file');
+    writeFileSync(blocker, '');
+    const dir = join(blocker, 'certs'); // mkdir fails however privileged the test runs
+    const logger = pino({ level: 'silent' });
+    const pair = await ensureCertificates({ dir, logger });
+    expect(pair).toBeDefined();
+    const watcher = new CertWatcher({ dir, logger, fixed: pair });
+    expect((await watcher.start()).fingerprint).toBe(pair!.fingerprint);
+    watcher.stop();
   });
 });

@@ -22,7 +22,7 @@ import {
   type RotationSettings,
   type SecretData,
 } from '../../src/certs/rotation.ts';
-import { parseGeneration, webhookTrust } from '../../src/certs/self-managed.ts';
+import { parseGeneration, webhookTrust } from '../../src/certs/ca-bundle-sync.ts';
 import { serveCommand, EXAMPLE_CHAINS } from '../../src/cli/serve.ts';
 import { UsageError } from '../../src/cli/command.ts';
 
