@@ -2,23 +2,17 @@
 // (denied while referenced, a kcm-managed copy allowed with a warning, switchable), and the
 // handler's live reads.
 import { describe, it, expect } from 'vitest';
-import { decide } from '../../src/rules/decide.ts';
 import { createAdmissionHandler } from '../../src/webhook/handler.ts';
 import { chainReferences } from '../../src/rules/chain-references.ts';
 import { isManagedChainCopy } from '../../src/rules/chain-decisions.ts';
 import type { AdmissionInput, Decision, DecisionContext, DecisionOptions } from '../../src/rules/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
-import { admissionInput, chainObject, clusterDeployment, multiClusterService, options, service } from '../support/builders.ts';
+import { admissionInput, chainObject, clusterDeployment, decideWith, expectDenied, multiClusterService, options, service } from '../support/builders.ts';
 
 const NS = 'team-a';
 
 function decideChain(input: AdmissionInput, extra: Omit<DecisionContext, 'chains'> = {}, opts: Partial<DecisionOptions> = {}): Decision {
-  return decide('ServiceTemplateChain', input, { chains: new ChainRegistry(), ...extra }, options(opts));
-}
-
-function expectDenied(decision: Decision): string {
-  expect(decision).toMatchObject({ allowed: false, code: 403 });
-  return decision.message!;
+  return decideWith('ServiceTemplateChain', input, new ChainRegistry(), opts, extra);
 }
 
 /** A DELETE as the API server sends it: request.name/namespace, and the chain as oldObject. */

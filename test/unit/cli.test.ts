@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { COMMANDS, main } from '../../src/cli/commands.ts';
+import { chainYaml } from '../support/builders.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 const CHAINS = join(EXAMPLES, 'chains');
@@ -136,18 +137,10 @@ describe('chaingate validate: other kinds and namespaces', () => {
   });
 
   it('ServiceTemplateChain: invalid CREATE denied, self-edge warned, spec UPDATE denied', async () => {
-    const chain = (upgrades: string) => `apiVersion: k0rdent.mirantis.com/v1alpha1
-kind: ServiceTemplateChain
-metadata: {name: c, namespace: kcm-system}
-spec:
-  supportedTemplates:
-    - name: a
-      availableUpgrades: [${upgrades}]
-    - name: b
-`;
-    const good = write('stc-good.yaml', chain('{name: b}'));
-    const self = write('stc-self.yaml', chain('{name: a}, {name: b}'));
-    const bad = write('stc-bad.yaml', chain('{name: ghost}'));
+    const chain = (upgrades: string[]) => chainYaml('c', { a: upgrades, b: [] }, { apiVersion: 'k0rdent.mirantis.com/v1alpha1' });
+    const good = write('stc-good.yaml', chain(['b']));
+    const self = write('stc-self.yaml', chain(['a', 'b']));
+    const bad = write('stc-bad.yaml', chain(['ghost']));
     expect(await cli('validate', '--chains', CHAINS, '--new', good)).toMatchObject({ code: 0, stderr: '' });
     const warned = await cli('validate', '--chains', CHAINS, '--new', self);
     expect(warned.code).toBe(0);

@@ -7,7 +7,7 @@ import type { AdmissionInput, UpgradePolicy } from '../../src/rules/types.ts';
 import { ChainRegistry } from '../../src/graph/chain-registry.ts';
 import { LoadedChain } from '../../src/graph/loaded-chain.ts';
 import type { OwnerKind, ServiceTemplateChain } from '../../src/model/resources.ts';
-import { options, owner } from '../support/builders.ts';
+import { chainObject, options, owner } from '../support/builders.ts';
 
 // ---------------------------------------------------------------------------------------
 // Reference model
@@ -253,17 +253,9 @@ const changeArb = fc
 // Wiring the model's inputs into src
 // ---------------------------------------------------------------------------------------
 
-function chainObject(name: string, namespace: string, chain: ModelChain): ServiceTemplateChain {
-  return {
-    apiVersion: 'k0rdent.mirantis.com/v1beta1',
-    kind: 'ServiceTemplateChain',
-    metadata: { name, namespace },
-    // Sometimes status claims validity; it must never matter.
-    status: { valid: true },
-    spec: {
-      supportedTemplates: chain.map((t) => ({ name: t.name, availableUpgrades: t.upgrades.map((u) => ({ name: u })) })),
-    },
-  };
+/** The model's chain as an object; its status claims validity, which must never matter. */
+function modelChainObject(name: string, namespace: string, chain: ModelChain): ServiceTemplateChain {
+  return chainObject(name, chain.map((t) => [t.name, t.upgrades] as const), { namespace, status: { valid: true } });
 }
 
 /** Real chains go where `kind` looks them up; decoys with the same names elsewhere. */
@@ -273,9 +265,9 @@ function registryFor(kind: OwnerKind, chains: Map<string, ModelChain>): ChainReg
   const decoy = kind === 'MultiClusterService' ? 'team-a' : 'kcm-system';
   for (const name of [...CHAIN_NAMES, 'c3']) {
     // Decoys allow everything between every template: they must never be used.
-    registry.set(chainObject(name, decoy, ALPHABET.concat('q').map((t) => ({ name: t, upgrades: ALPHABET.concat('q') }))));
+    registry.set(modelChainObject(name, decoy, ALPHABET.concat('q').map((t) => ({ name: t, upgrades: ALPHABET.concat('q') }))));
   }
-  for (const [name, chain] of chains) registry.set(chainObject(name, home, chain));
+  for (const [name, chain] of chains) registry.set(modelChainObject(name, home, chain));
   return registry;
 }
 
@@ -355,7 +347,7 @@ describe('reachableUpgrades against an independent BFS', () => {
   it('lists exactly the reachable templates, along shortest, lexicographically smallest paths of real edges', () => {
     fc.assert(
       fc.property(chainArb, fc.constantFrom(...ALPHABET, 'x'), (chain, from) => {
-        const graph = LoadedChain.fromObject(chainObject('p', 'ns', chain));
+        const graph = LoadedChain.fromObject(modelChainObject('p', 'ns', chain));
         const adj = adjacency(chain);
         const dist = distancesFrom(adj, from);
         const reachable = graph.reachableUpgrades(from);
@@ -393,7 +385,7 @@ describe('reachableUpgrades against an independent BFS', () => {
       .map((list) => list as ModelChain);
     fc.assert(
       fc.property(bigChain, fc.constantFrom(...nodes), (chain, from) => {
-        const graph = LoadedChain.fromObject(chainObject('p', 'ns', chain));
+        const graph = LoadedChain.fromObject(modelChainObject('p', 'ns', chain));
         const adj = adjacency(chain);
         const dist = distancesFrom(adj, from);
         const reachable = graph.reachableUpgrades(from);

@@ -10,6 +10,7 @@ import {
   readSingleManifest,
 } from '../../src/sources/manifest-files.ts';
 import { loadChainFiles } from '../../src/sources/chain-files.ts';
+import { chainYaml } from '../support/builders.ts';
 
 let dir: string;
 const write = (name: string, text: string) => {
@@ -27,17 +28,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const chainYaml = (name: string, namespace?: string, extra = '') => `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ServiceTemplateChain
-metadata:
-  name: ${name}
-${namespace ? `  namespace: ${namespace}\n` : ''}spec:
-  supportedTemplates:
-    - name: a
-      availableUpgrades:
-        - name: b
-    - name: b
-${extra}`;
+/** The chain a -> b, as a file holds it; without a namespace unless one is given. */
+const abChain = (name: string, namespace?: string) => chainYaml(name, { a: ['b'], b: [] }, { namespace: namespace ?? null });
 
 describe('parseManifestText', () => {
   it('reads multi-document YAML in order, with the source', () => {
@@ -192,7 +184,7 @@ describe('readSingleManifest', () => {
 describe('loadChainFiles', () => {
   it('loads only ServiceTemplateChains, defaulting the namespace', () => {
     const root = join(dir, 'chains1');
-    write('chains1/mixed.yaml', `${chainYaml('one', 'ns1')}---\nkind: ClusterDeployment\nmetadata: {name: cd}\n---\n${chainYaml('two')}`);
+    write('chains1/mixed.yaml', `${abChain('one', 'ns1')}---\nkind: ClusterDeployment\nmetadata: {name: cd}\n---\n${abChain('two')}`);
     const registry = loadChainFiles(root);
     expect(registry.list().map((c) => c.key).sort()).toEqual(['default/two', 'ns1/one']);
     expect(registry.get('ns1', 'one')!.hasEdge('a', 'b')).toBe(true);
@@ -215,14 +207,14 @@ describe('loadChainFiles', () => {
   });
 
   it('keeps invalid chains (so they can be explained) ', () => {
-    const file = write('chains3/bad.yaml', chainYaml('bad', 'n', '    - name: c\n      availableUpgrades: [{name: ghost}]\n'));
+    const file = write('chains3/bad.yaml', chainYaml('bad', { a: ['b'], b: [], c: ['ghost'] }, { namespace: 'n' }));
     const chain = loadChainFiles(file).get('n', 'bad')!;
     expect(chain.valid).toBe(false);
   });
 
   it('refuses a chain defined twice, naming both files', () => {
-    const first = write('dups/a.yaml', chainYaml('same', 'ns'));
-    const second = write('dups/sub/b.yaml', chainYaml('same', 'ns'));
+    const first = write('dups/a.yaml', abChain('same', 'ns'));
+    const second = write('dups/sub/b.yaml', abChain('same', 'ns'));
     let error: unknown;
     try {
       loadChainFiles(join(dir, 'dups'));
@@ -237,19 +229,19 @@ describe('loadChainFiles', () => {
   });
 
   it('a chain without namespace and one in the default namespace are the same chain', () => {
-    write('dups2/a.yaml', chainYaml('same'));
-    write('dups2/b.yaml', chainYaml('same', 'default'));
+    write('dups2/a.yaml', abChain('same'));
+    write('dups2/b.yaml', abChain('same', 'default'));
     expect(() => loadChainFiles(join(dir, 'dups2'))).toThrow(/ServiceTemplateChain default\/same is also defined in/);
   });
 
   it('refuses a duplicate within one file, naming the documents', () => {
-    const file = write('dups3/one.yaml', `${chainYaml('same', 'ns')}---\n${chainYaml('same', 'ns')}`);
+    const file = write('dups3/one.yaml', `${abChain('same', 'ns')}---\n${abChain('same', 'ns')}`);
     expect(() => loadChainFiles(file)).toThrow(`${file} (document 2): ServiceTemplateChain ns/same is also defined in ${file} (document 1)`);
   });
 
   it('the same name in two namespaces is fine', () => {
-    write('two-ns/a.yaml', chainYaml('same', 'ns1'));
-    write('two-ns/b.yaml', chainYaml('same', 'ns2'));
+    write('two-ns/a.yaml', abChain('same', 'ns1'));
+    write('two-ns/b.yaml', abChain('same', 'ns2'));
     expect(loadChainFiles(join(dir, 'two-ns')).size).toBe(2);
   });
 

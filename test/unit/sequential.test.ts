@@ -12,7 +12,7 @@ import { compareSemVer, parseSemVer, semVerEqual } from '../../src/model/semver.
 import { resolvedTemplateVersion, readServiceSet } from '../../src/model/deployments.ts';
 import { DeployedServices } from '../../src/graph/deployment-index.ts';
 import type { SupportedTemplate } from '../../src/model/resources.ts';
-import { clusterDeployment, options, update } from '../support/builders.ts';
+import { chainWithTemplates, clusterDeployment, options, registryOf, update } from '../support/builders.ts';
 
 const NS = 'team-a';
 /** The issue's versioned chain: 4-11-3 -> {4-11-5, 4-12-3}, 4-11-5 -> 4-12-3, 4-12-3 -> 4-13-0. */
@@ -30,10 +30,7 @@ const plain: SupportedTemplate[] = [
 ];
 
 function registry(): ChainRegistry {
-  const chains = new ChainRegistry();
-  chains.set({ metadata: { name: 'nginx', namespace: NS }, spec: { supportedTemplates: versioned } });
-  chains.set({ metadata: { name: 'plain', namespace: NS }, spec: { supportedTemplates: plain } });
-  return chains;
+  return registryOf(chainWithTemplates('nginx', versioned, { namespace: NS }), chainWithTemplates('plain', plain, { namespace: NS }));
 }
 
 interface Svc { template: string; version?: string; chain?: string }
