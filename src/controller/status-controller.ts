@@ -1,18 +1,19 @@
 // Publishes status.servicesUpgradePaths on every ClusterDeployment and MultiClusterService,
 // computed by the same graph code the webhook decides with. Only that field of the status
 // subresource is written, only when it differs, and only by the leader.
-import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChainRegistry } from '../graph/chain-registry.ts';
-import { parseServices } from '../model/parse.ts';
+import { metaOf } from '../model/meta.ts';
+import { isRecord, parseServices } from '../model/parse.ts';
 import { chainKey, chainNamespaceOf, type OwnerKind } from '../model/resources.ts';
-import { computeUpgradePaths, type RouteOptions, type ServiceUpgradePaths } from '../rules/published-paths.ts';
+import { computeUpgradePaths, type RouteOptions } from '../rules/published-paths.ts';
 import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmClient, type KcmResource } from '../kube/client.ts';
 import { UPGRADE_PATHS_OWNERS } from '../kube/bookkeeping.ts';
-import { ResilientInformer } from '../kube/resilient-informer.ts';
+import { ResilientInformer, type ResilientInformerOptions } from '../kube/resilient-informer.ts';
 import { ReferenceIndex } from './reference-index.ts';
 import { UPGRADE_PATHS_ANNOTATION, type StatusWriter } from '../rules/status-writer.ts';
+import { publishDecision, type PendingWrite } from './publish-decision.ts';
 import { WorkQueue } from './work-queue.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
@@ -40,20 +41,12 @@ export interface StatusControllerOptions {
   unchainedEvents?: boolean;
   /** Where the upgrades go (default auto: the status while no other manager owns the field, else the annotation). */
   statusWriter?: StatusWriter;
+  /** Makes each watch (default: a ResilientInformer; tests pass one they drive). */
+  informer?: (options: ResilientInformerOptions) => Informer;
 }
 
-/** chaingate's field manager name (client.ts sends it on every write). */
-const FIELD_MANAGER = 'chaingate';
-
-/** A write whose result the watch has not delivered yet. */
-interface PendingWrite {
-  target: 'status' | 'annotation';
-  value: string;
-  /** resourceVersion of the written object, from the API server's answer. */
-  written: string | undefined;
-  /** After this (ms since epoch), the write no longer counts as in flight: a relist may skip it. */
-  until: number;
-}
+/** What the controller needs of a watch. */
+export type Informer = Pick<ResilientInformer, 'start' | 'stop' | 'hasSynced'>;
 
 /** How long a write stays "in flight" at most when the watch never shows its result. */
 const IN_FLIGHT_MS = 30_000;
@@ -78,7 +71,7 @@ export class StatusController {
   private readonly lastWrites = new Map<string, PendingWrite>();
   private readonly index = new ReferenceIndex();
   private readonly queue: WorkQueue;
-  private readonly informers: ResilientInformer[] = [];
+  private readonly informers: Informer[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private lastSync = 0;
@@ -120,11 +113,12 @@ export class StatusController {
     this.unsubscribe = this.options.chains.onChange((change) => {
       for (const key of this.index.objectsUsing(chainKey(change.namespace, change.name))) this.queue.add(key);
     });
+    const makeInformer = this.options.informer ?? ((informerOptions: ResilientInformerOptions) => new ResilientInformer(informerOptions));
     for (const { kind, resource, prefix } of KINDS) {
       const scopes: Array<string | undefined> = resource.namespaced && namespaces?.length ? namespaces : [undefined];
       for (const namespace of scopes) {
         this.informers.push(
-          new ResilientInformer({
+          makeInformer({
             client,
             resource,
             namespace,
@@ -182,15 +176,15 @@ export class StatusController {
   }
 
   private track(kind: OwnerKind, prefix: string, object: Record<string, unknown>): string {
-    const meta = object.metadata as { name?: string; namespace?: string } | undefined;
-    const key = `${prefix}/${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`;
+    const meta = metaOf(object);
+    const key = `${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${meta.name ?? ''}`;
     this.objects.set(key, { kind, object });
     // The watch delivers versions in order: once it shows our write's result, whatever comes
     // later reflects it, and a missing value there is a real change.
-    const id = `${kind}/${meta?.namespace ?? ''}/${meta?.name ?? ''}`;
+    const id = `${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
     const pending = this.lastWrites.get(id);
-    if (pending && pending.written !== undefined && pending.written === (meta as { resourceVersion?: string } | undefined)?.resourceVersion) this.lastWrites.delete(id);
-    const chainNamespace = this.chainNamespace(kind, meta?.namespace ?? '');
+    if (pending && pending.written !== undefined && pending.written === meta.resourceVersion) this.lastWrites.delete(id);
+    const chainNamespace = this.chainNamespace(kind, meta.namespace ?? '');
     let chains: string[] = [];
     try {
       chains = parseServices(object).flatMap((s) => (s.templateChain ? [chainKey(chainNamespace, s.templateChain)] : []));
@@ -203,10 +197,10 @@ export class StatusController {
   }
 
   private forget(prefix: string, object: Record<string, unknown>): void {
-    const meta = object.metadata as { name?: string; namespace?: string } | undefined;
+    const meta = metaOf(object);
     const kind = KINDS.find((k) => k.prefix === prefix)?.kind;
-    this.lastWrites.delete(`${kind}/${meta?.namespace ?? ''}/${meta?.name ?? ''}`);
-    this.forgetKey(`${prefix}/${meta?.namespace ? `${meta.namespace}/` : ''}${meta?.name ?? ''}`);
+    this.lastWrites.delete(`${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`);
+    this.forgetKey(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${meta.name ?? ''}`);
   }
 
   private forgetKey(key: string): void {
@@ -233,9 +227,10 @@ export class StatusController {
 
   private async reconcileObject({ kind, object }: Tracked): Promise<void> {
     this.metrics.reconciles.inc({ kind });
-    const meta = object.metadata as { name: string; namespace?: string; uid?: string };
+    const meta = metaOf(object);
+    const name = meta.name ?? '';
     const leader = this.options.isLeader?.() ?? true;
-    const involved = { apiVersion: String(object.apiVersion ?? ''), kind, name: meta.name, namespace: meta.namespace, uid: meta.uid };
+    const involved = { apiVersion: String(object.apiVersion ?? ''), kind, name, namespace: meta.namespace, uid: meta.uid };
     let services;
     try {
       services = parseServices(object);
@@ -249,52 +244,32 @@ export class StatusController {
       if (problem.reason === 'NoTemplateChain' && !this.options.unchainedEvents) continue;
       await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
     }
-    const writer = this.options.statusWriter ?? 'auto';
-    if (writer === 'off') return;
-    // A reconcile can run on a cached object from before our own write reached the cache: the
-    // same version, or a newer one another writer made meanwhile (kcm's status update racing
-    // our patch). Until the watch shows our write's result, the value is in flight, not missing.
-    const id = `${kind}/${meta.namespace ?? ''}/${meta.name}`;
-    const inFlight = (target: PendingWrite['target'], value: string) => {
-      const last = this.lastWrites.get(id);
-      return last !== undefined && last.target === target && last.value === value && Date.now() < last.until;
-    };
-    const remember = (target: PendingWrite['target'], value: string, answer: unknown) => {
-      const written = (answer as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
-      // The watch may have delivered the result before the answer arrived.
-      const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
-      const cached = this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}`)?.object.metadata as { resourceVersion?: string } | undefined;
-      if (typeof written === 'string' && cached?.resourceVersion === written) return;
-      this.lastWrites.set(id, { target, value, written: typeof written === 'string' ? written : undefined, until: Date.now() + IN_FLIGHT_MS });
-    };
-    const owners = (meta as Record<string, unknown>)[UPGRADE_PATHS_OWNERS];
-    const someoneElse = Array.isArray(owners) && owners.some((owner) => owner !== FIELD_MANAGER);
-    const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
-    if (writer === 'status' || (writer === 'auto' && !someoneElse)) {
-      const current = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
-      const value = JSON.stringify(paths);
-      if (samePaths(current, paths) || inFlight('status', value)) {
-        this.metrics.skipped.inc({ kind });
-        return;
-      }
-      remember('status', value, await this.options.client.patchStatus(resource, meta.namespace, meta.name, { status: { servicesUpgradePaths: paths } }));
-      this.metrics.patches.inc({ kind, target: 'status' });
-      return;
-    }
-    // Another writer owns the field (or the annotation was asked for): leave the status alone.
-    const annotations = (object.metadata as { annotations?: Record<string, unknown> }).annotations;
-    const value = JSON.stringify(paths);
-    if (annotations?.[UPGRADE_PATHS_ANNOTATION] === value || inFlight('annotation', value)) {
+    const id = `${kind}/${meta.namespace ?? ''}/${name}`;
+    const decision = publishDecision({
+      writer: this.options.statusWriter ?? 'auto',
+      object,
+      owners: isRecord(object.metadata) ? object.metadata[UPGRADE_PATHS_OWNERS] : undefined,
+      paths,
+      pending: this.lastWrites.get(id),
+      now: Date.now(),
+    });
+    if (decision.action === 'none') return;
+    if (decision.action === 'skip') {
       this.metrics.skipped.inc({ kind });
       return;
     }
-    remember('annotation', value, await this.options.client.patch(resource, meta.namespace, meta.name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } }));
-    this.metrics.patches.inc({ kind, target: 'annotation' });
+    const { target, value } = decision;
+    const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
+    // Another writer owns the status field (or the annotation was asked for): leave the status alone.
+    const answer =
+      target === 'status'
+        ? await this.options.client.patchStatus(resource, meta.namespace, name, { status: { servicesUpgradePaths: paths } })
+        : await this.options.client.patch(resource, meta.namespace, name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } });
+    const written = metaOf(answer).resourceVersion;
+    // The watch may have delivered the result before the answer arrived.
+    const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
+    const cached = metaOf(this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${name}`)?.object);
+    if (written === undefined || cached.resourceVersion !== written) this.lastWrites.set(id, { target, value, written, until: Date.now() + IN_FLIGHT_MS });
+    this.metrics.patches.inc({ kind, target });
   }
-}
-
-/** An absent list and an empty one mean the same to a reader. */
-function samePaths(current: unknown, desired: ServiceUpgradePaths[]): boolean {
-  if (current === undefined || current === null) return desired.length === 0;
-  return isDeepStrictEqual(current, desired);
 }
