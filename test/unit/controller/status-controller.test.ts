@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { StatusController, type Informer, type StatusControllerOptions } from '../../../src/controller/status-controller.ts';
 import type { InformerEvents, ResilientInformerOptions } from '../../../src/kube/resilient-informer.ts';
 import type { KcmClient, KcmResource } from '../../../src/kube/client.ts';
+import { UPGRADE_PATHS_OWNERS } from '../../../src/kube/bookkeeping.ts';
 import type { EventRecorder } from '../../../src/controller/event-recorder.ts';
 import type { ChainRegistry } from '../../../src/graph/chain-registry.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../../../src/rules/status-writer.ts';
@@ -13,8 +14,6 @@ import { chainObject, clusterDeployment, multiClusterService, registryOf, servic
 import { apiError, memoryLogger } from './fakes.ts';
 
 type Json = Record<string, unknown>;
-/** Where the cache keeps the managers of status.servicesUpgradePaths (see src/kube). */
-const OWNERS = 'chaingate/upgradePathsOwners';
 
 interface Patch {
   call: 'patch' | 'patchStatus';
@@ -104,7 +103,7 @@ function demo(extra: { resourceVersion?: string; owners?: string[]; status?: Jso
   const metadata = object.metadata as Json;
   metadata.uid = 'uid-demo';
   metadata.resourceVersion = extra.resourceVersion ?? '10';
-  if (extra.owners) metadata[OWNERS] = extra.owners;
+  if (extra.owners) metadata[UPGRADE_PATHS_OWNERS] = extra.owners;
   if (extra.annotations) metadata.annotations = extra.annotations;
   return object;
 }
