@@ -5,6 +5,7 @@ import { CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } fr
 import { GROUP } from '../model/resources.ts';
 import { statusCode } from './errors.ts';
 import { readListPage, type KubeList } from './list-page.ts';
+import { unlessNotFound } from './not-found.ts';
 import { CALL_TIMEOUT_MS, withTimeout } from './timeouts.ts';
 
 /** Objects per list page: client-go's reflector uses the same. */
@@ -75,12 +76,7 @@ export class KcmClient {
     const request = resource.namespaced
       ? this.api.getNamespacedCustomObject({ group: GROUP, version: this.version, namespace, plural: resource.plural, name })
       : this.api.getClusterCustomObject({ group: GROUP, version: this.version, plural: resource.plural, name });
-    try {
-      return await withTimeout(request as Promise<unknown>, timeoutMs, `get ${resource.plural} ${namespace}/${name}`);
-    } catch (err) {
-      if (statusCode(err) === 404) return undefined;
-      throw err;
-    }
+    return unlessNotFound(withTimeout(request as Promise<unknown>, timeoutMs, `get ${resource.plural} ${namespace}/${name}`));
   }
 
   /** A JSON merge patch of the object itself (chaingate's own annotation). */
