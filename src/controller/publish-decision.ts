@@ -38,13 +38,20 @@ export interface PublishInput {
   paths: ServiceUpgradePaths[];
   /** Our last write to this object that the watch has not shown yet. */
   pending: PendingWrite | undefined;
+  /**
+   * Under `auto`: chaingate has yielded this object's field before (another writer undid its
+   * status write, or the object already carries chaingate's annotation). A writer that clears
+   * the field (kcm, for a service whose chain it cannot read) leaves no owner behind, so
+   * ownership alone would hand the field back and start the fight again.
+   */
+  yielded?: boolean;
   now: number;
 }
 
-export function publishDecision({ writer, object, owners, paths, pending, now }: PublishInput): PublishDecision {
+export function publishDecision({ writer, object, owners, paths, pending, yielded = false, now }: PublishInput): PublishDecision {
   if (writer === 'off') return { action: 'none' };
   const someoneElse = Array.isArray(owners) && owners.some((owner) => owner !== FIELD_MANAGER);
-  const target: PublishTarget = writer === 'status' || (writer === 'auto' && !someoneElse) ? 'status' : 'annotation';
+  const target: PublishTarget = writer === 'status' || (writer === 'auto' && !someoneElse && !yielded) ? 'status' : 'annotation';
   const value = JSON.stringify(paths);
   // A reconcile can run on a cached object from before our own write reached the cache: the
   // same version, or a newer one another writer made meanwhile (kcm's status update racing
@@ -55,6 +62,16 @@ export function publishDecision({ writer, object, owners, paths, pending, now }:
       ? samePaths(isRecord(object.status) ? object.status.servicesUpgradePaths : undefined, paths)
       : metaOf(object).annotations?.[UPGRADE_PATHS_ANNOTATION] === value;
   return current || inFlight ? { action: 'skip', target } : { action: 'write', target, value };
+}
+
+/**
+ * Whether another writer has undone chaingate's status write: chaingate wrote the field (and
+ * the watch has shown that write), and now it owns it no longer: replaced or cleared.
+ */
+export function statusWriteUndone(input: { wroteStatus: boolean; owners: unknown; pending: PendingWrite | undefined; now: number }): boolean {
+  if (!input.wroteStatus) return false;
+  if (input.pending !== undefined && input.pending.target === 'status' && input.now < input.pending.until) return false;
+  return !(Array.isArray(input.owners) && input.owners.includes(FIELD_MANAGER));
 }
 
 /** An absent list and an empty one mean the same to a reader. */

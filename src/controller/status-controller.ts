@@ -13,7 +13,7 @@ import { UPGRADE_PATHS_OWNERS } from '../kube/bookkeeping.ts';
 import { ResilientInformer, type ResilientInformerOptions } from '../kube/resilient-informer.ts';
 import { ReferenceIndex } from './reference-index.ts';
 import { UPGRADE_PATHS_ANNOTATION, type StatusWriter } from '../rules/status-writer.ts';
-import { publishDecision, type PendingWrite } from './publish-decision.ts';
+import { publishDecision, statusWriteUndone, type PendingWrite } from './publish-decision.ts';
 import { WorkQueue } from './work-queue.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
@@ -69,6 +69,10 @@ export class StatusController {
    * API server gave the result, until the watch has delivered that version.
    */
   private readonly lastWrites = new Map<string, PendingWrite>();
+  /** Objects whose status field this process has written (by `Kind/namespace/name`). */
+  private readonly wroteStatus = new Set<string>();
+  /** Objects whose field another writer has taken: chaingate publishes their annotation only. */
+  private readonly yielded = new Set<string>();
   private readonly index = new ReferenceIndex();
   private readonly queue: WorkQueue;
   private readonly informers: Informer[] = [];
@@ -199,7 +203,10 @@ export class StatusController {
   private forget(prefix: string, object: Record<string, unknown>): void {
     const meta = metaOf(object);
     const kind = KINDS.find((k) => k.prefix === prefix)?.kind;
-    this.lastWrites.delete(`${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`);
+    const id = `${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
+    this.lastWrites.delete(id);
+    this.wroteStatus.delete(id);
+    this.yielded.delete(id);
     this.forgetKey(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${meta.name ?? ''}`);
   }
 
@@ -245,13 +252,22 @@ export class StatusController {
       await this.options.events?.record(involved, problem.type, problem.reason, problem.message);
     }
     const id = `${kind}/${meta.namespace ?? ''}/${name}`;
+    const owners = isRecord(object.metadata) ? object.metadata[UPGRADE_PATHS_OWNERS] : undefined;
+    const pending = this.lastWrites.get(id);
+    const now = Date.now();
+    // Once another writer undoes our status write, it is that object's writer from then on.
+    if (statusWriteUndone({ wroteStatus: this.wroteStatus.has(id), owners, pending, now })) {
+      this.wroteStatus.delete(id);
+      this.yielded.add(id);
+    }
     const decision = publishDecision({
       writer: this.options.statusWriter ?? 'auto',
       object,
-      owners: isRecord(object.metadata) ? object.metadata[UPGRADE_PATHS_OWNERS] : undefined,
+      owners,
       paths,
-      pending: this.lastWrites.get(id),
-      now: Date.now(),
+      pending,
+      yielded: this.yielded.has(id) || metaOf(object).annotations?.[UPGRADE_PATHS_ANNOTATION] !== undefined,
+      now,
     });
     if (decision.action === 'none') return;
     if (decision.action === 'skip') {
@@ -270,6 +286,7 @@ export class StatusController {
     const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
     const cached = metaOf(this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${name}`)?.object);
     if (written === undefined || cached.resourceVersion !== written) this.lastWrites.set(id, { target, value, written, until: Date.now() + IN_FLIGHT_MS });
+    if (target === 'status') this.wroteStatus.add(id);
     this.metrics.patches.inc({ kind, target });
   }
 }

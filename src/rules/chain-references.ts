@@ -6,7 +6,7 @@
 //  - A MultiClusterService naming it whose spec.clusterSelector selects a ClusterDeployment in
 //    the chain's namespace: kcm builds one ServiceSet per selected cluster in that cluster's
 //    namespace and resolves the services' chains in it (internal/serviceset/util.go).
-// Pure: the lists come from the caller (live reads in src/kube/chain-cache.ts).
+// Pure: the lists come from the caller (live reads in src/kube/live-reads.ts).
 import { parseServices } from '../model/parse.ts';
 import { metaOf } from '../model/meta.ts';
 import { clusterSelectorMatcher } from '../model/label-selector.ts';

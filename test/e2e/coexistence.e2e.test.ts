@@ -130,4 +130,34 @@ describe('chaingate (2 replicas) beside a kcm status writer built from kcm v1.11
     expect(restWrites).toBe(kcm.writes.length - kcmBefore);
     expect(restWrites).toBe(0);
   }, 300_000);
+
+  it('yields to a writer that clears the field: a chain that does not exist yet, then appears', async () => {
+    // kcm skips a service whose chain it cannot read, so its full status update leaves the
+    // field empty and owned by nobody: ownership alone cannot tell chaingate that kcm writes it.
+    const names = ['gone-0', 'gone-1', 'gone-2'];
+    const before = await sum('chaingate_controller_status_patches_total', { target: 'status' });
+    const rv = JSON.parse(await ok(cluster, ['get', 'clusterdeployments', '-n', NS, '-o', 'json'])).metadata.resourceVersion as string;
+    const watch = await watchModified(cluster, rv);
+    for (const name of names) await ok(cluster, ['apply', '-f', '-'], clusterDeploymentYaml(name, NS, [{ name: 'app', template: 'app-1', chain: 'later' }]));
+    for (const name of names) {
+      await eventually(() => get(name), (o) => o.metadata.annotations?.[ANNOTATION] !== undefined, { what: `${name}: chaingate's annotation`, timeoutMs: 30_000 });
+    }
+    await sleep(10_000);
+    const gone = names.map((name) => watch.counts.get(name) ?? 0);
+    // One status write per object at most (before chaingate saw it undone), then the annotation.
+    expect(await sum('chaingate_controller_status_patches_total', { target: 'status' }) - before).toBeLessThanOrEqual(names.length);
+    for (const [i, name] of names.entries()) expect(gone[i], `${name}: writes while its chain is missing`).toBeLessThanOrEqual(6);
+
+    // The chain appears: chaingate's annotation follows, kcm recomputes on that event, then quiet.
+    await ok(cluster, ['apply', '-f', '-'], chainYaml('later', NS, { 'app-1': ['app-2'], 'app-2': [] }));
+    for (const name of names) {
+      await eventually(() => get(name), (o) => (o.metadata.annotations?.[ANNOTATION] ?? '').includes('app-2') && JSON.stringify(o.status?.servicesUpgradePaths ?? []).includes('app-2'), { what: `${name}: both views list app-2`, timeoutMs: 30_000 });
+    }
+    await sleep(3_000);
+    const settled = names.map((name) => watch.counts.get(name) ?? 0);
+    await sleep(REST_MS);
+    watch.stop();
+    expect(names.map((name) => watch.counts.get(name) ?? 0)).toEqual(settled);
+    console.log(`coexistence, missing chain: writes per object while missing ${gone.join(', ')}, after it appeared ${settled.map((n, i) => n - gone[i]!).join(', ')}, at rest 0`);
+  }, 180_000);
 });

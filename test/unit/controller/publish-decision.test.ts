@@ -1,6 +1,6 @@
 // publishDecision: which target, which value, skip or write, from the cached object alone.
 import { describe, expect, it } from 'vitest';
-import { publishDecision, type PendingWrite, type PublishInput } from '../../../src/controller/publish-decision.ts';
+import { publishDecision, statusWriteUndone, type PendingWrite, type PublishInput } from '../../../src/controller/publish-decision.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../../../src/rules/status-writer.ts';
 import type { ServiceUpgradePaths } from '../../../src/rules/published-paths.ts';
 
@@ -62,5 +62,26 @@ describe('publishDecision', () => {
     expect(publishDecision(input({ pending: pending({ target: 'annotation' }) }))).toMatchObject({ action: 'write' });
     expect(publishDecision(input({ pending: pending({ until: NOW }) }))).toMatchObject({ action: 'write' });
     expect(publishDecision(input({ owners: ['kcm'], pending: pending({ target: 'annotation' }) }))).toEqual({ action: 'skip', target: 'annotation' });
+  });
+});
+
+describe('yielding', () => {
+  it('auto, yielded: the annotation even though nobody owns the field; status writer ignores it', () => {
+    expect(publishDecision(input({ yielded: true }))).toEqual({ action: 'write', target: 'annotation', value: VALUE });
+    expect(publishDecision(input({ yielded: true, object: withAnnotation(VALUE) }))).toEqual({ action: 'skip', target: 'annotation' });
+    expect(publishDecision(input({ yielded: true, writer: 'status' }))).toEqual({ action: 'write', target: 'status', value: VALUE });
+  });
+
+  it('a status write is undone when chaingate no longer owns the field, once the write is no longer on its way', () => {
+    const base = { wroteStatus: true, owners: ['chaingate'] as unknown, pending: undefined, now: NOW };
+    expect(statusWriteUndone(base)).toBe(false);
+    expect(statusWriteUndone({ ...base, owners: [] })).toBe(true);
+    expect(statusWriteUndone({ ...base, owners: undefined })).toBe(true);
+    expect(statusWriteUndone({ ...base, owners: ['kcm'] })).toBe(true);
+    expect(statusWriteUndone({ ...base, owners: ['kcm', 'chaingate'] })).toBe(false);
+    expect(statusWriteUndone({ ...base, wroteStatus: false, owners: [] })).toBe(false);
+    expect(statusWriteUndone({ ...base, owners: [], pending: pending() })).toBe(false);
+    expect(statusWriteUndone({ ...base, owners: [], pending: pending({ until: NOW }) })).toBe(true);
+    expect(statusWriteUndone({ ...base, owners: [], pending: pending({ target: 'annotation' }) })).toBe(true);
   });
 });

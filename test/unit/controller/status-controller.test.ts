@@ -219,6 +219,46 @@ describe('StatusController: where the upgrade paths go', () => {
   });
 });
 
+describe('StatusController: yielding to a writer that undoes its write', () => {
+  it('a writer that clears the field (no owner left) gets it from then on: the annotation follows', async () => {
+    const controller = await startController();
+    await deliver(controller, demo({ resourceVersion: '10' }));
+    const written = client.lastRevision;
+    await deliver(controller, demo({ resourceVersion: written, owners: ['chaingate'], status: { servicesUpgradePaths: DEMO_PATHS } }));
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus']);
+    // kcm's full status update for a service whose chain it cannot read: the field is gone.
+    await deliver(controller, demo({ resourceVersion: String(Number(written) + 1) }));
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patch']);
+    expect(client.patches[1]!.body).toEqual({ metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: JSON.stringify(DEMO_PATHS) } } });
+    // The field still has no owner, the annotation holds the value: nothing more, however often it is seen.
+    const annotations = { [UPGRADE_PATHS_ANNOTATION]: JSON.stringify(DEMO_PATHS) };
+    await deliver(controller, demo({ resourceVersion: String(Number(written) + 2), annotations }));
+    controller.resyncAll();
+    await controller.whenIdle();
+    expect(client.patches).toHaveLength(2);
+  });
+
+  it('an object that already carries the annotation (a restarted chaingate) keeps to the annotation', async () => {
+    const controller = await startController();
+    const stale = JSON.stringify(UNCHAINED_PATHS);
+    await deliver(controller, demo({ annotations: { [UPGRADE_PATHS_ANNOTATION]: stale } }));
+    expect(client.patches.map((p) => p.call)).toEqual(['patch']);
+    const statusWriter = await startController({ statusWriter: 'status' });
+    await deliver(statusWriter, demo({ annotations: { [UPGRADE_PATHS_ANNOTATION]: stale } }), informers.at(-2)!);
+    expect(client.patches.map((p) => p.call)).toEqual(['patch', 'patchStatus']);
+  });
+
+  it('its own later writes do not count as undone: a new value while it owns the field goes to the status', async () => {
+    const chains = registryOf(CHAIN);
+    const controller = await startController({}, chains);
+    await deliver(controller, demo({ resourceVersion: '10' }));
+    await deliver(controller, demo({ resourceVersion: client.lastRevision, owners: ['chaingate'], status: { servicesUpgradePaths: DEMO_PATHS } }));
+    chains.set(chainObject('app-chain', { 'app-1-0-0': ['app-1-1-0', 'app-1-2-0'], 'app-1-1-0': [], 'app-1-2-0': [] }, { namespace: 'team-a' }));
+    await controller.whenIdle();
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patchStatus']);
+  });
+});
+
 describe('StatusController: a write on its way is not repeated', () => {
   it('an older cached version seen before the write reaches the watch is not written again', async () => {
     const controller = await startController();
@@ -231,10 +271,11 @@ describe('StatusController: a write on its way is not repeated', () => {
     await controller.whenIdle();
     expect(client.patches).toHaveLength(1);
     // The watch shows our write: from now on, a version without the value is a real change.
-    await deliver(controller, demo({ resourceVersion: written, status: { servicesUpgradePaths: DEMO_PATHS } }));
+    await deliver(controller, demo({ resourceVersion: written, owners: ['chaingate'], status: { servicesUpgradePaths: DEMO_PATHS } }));
     expect(client.patches).toHaveLength(1);
+    // Then another writer clears the field: chaingate leaves the field to it from now on.
     await deliver(controller, demo({ resourceVersion: String(Number(written) + 1) }));
-    expect(client.patches).toHaveLength(2);
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patch']);
   });
 
   it('a different value is written even while the earlier one is on its way', async () => {
@@ -266,14 +307,15 @@ describe('StatusController: a write on its way is not repeated', () => {
     // The answer arrives only after the watch has shown the result.
     client.patchStatus = function (this: FakeClient, ...args: Parameters<FakeClient['patchStatus']>) {
       const answer = FakeClient.prototype.patchStatus.apply(this, args);
-      cds().events.upsert(demo({ resourceVersion: this.lastRevision, status: { servicesUpgradePaths: DEMO_PATHS } }));
+      cds().events.upsert(demo({ resourceVersion: this.lastRevision, owners: ['chaingate'], status: { servicesUpgradePaths: DEMO_PATHS } }));
       return answer;
     };
     await deliver(controller, demo());
     expect(client.patches).toHaveLength(1);
-    // Someone clears the value: written again at once, not held back as "on its way".
+    // Someone clears the value: chaingate publishes at once, not held back as "on its way"
+    // (in its annotation: the field has another writer now).
     await deliver(controller, demo({ resourceVersion: '500' }));
-    expect(client.patches).toHaveLength(2);
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patch']);
   });
 
   it('an object deleted and re-created is written again', async () => {
