@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAdmissionHandler } from '../src/admission/handler.ts';
-import { DEFAULT_DECISION_OPTIONS } from '../src/admission/types.ts';
-import { admissionInput, checkEnvelope, toReview } from '../src/server/admission-review.ts';
-import { tlsOptions } from '../src/server/admission-server.ts';
+import { createAdmissionHandler } from '../src/webhook/handler.ts';
+import { DEFAULT_DECISION_OPTIONS } from '../src/rules/types.ts';
+import { admissionInput, checkEnvelope, toReview } from '../src/webhook/admission-review.ts';
+import { tlsOptions } from '../src/webhook/admission-server.ts';
 import { loadChainFiles } from '../src/sources/chain-files.ts';
 
 const [certDir = 'certs', mode] = process.argv.slice(2);

@@ -1,8 +1,8 @@
 // Decision core: decisions per second and per-decision latency for a ClusterDeployment with
 // 50 services against chains of 10, 1,000 and 100,000 templates. Goal: p99 < 50 µs at 1,000.
 import { ChainRegistry } from '../src/graph/chain-registry.ts';
-import { decide } from '../src/admission/decide.ts';
-import { DEFAULT_DECISION_OPTIONS, type AdmissionInput } from '../src/admission/types.ts';
+import { decide } from '../src/rules/decide.ts';
+import { DEFAULT_DECISION_OPTIONS, type AdmissionInput } from '../src/rules/types.ts';
 import { clusterDeployment, templateName, trainChain, trainVersion, versionedTrainChain } from './chains.ts';
 import { fmt, header, percentile, printTable, quick } from './lib.ts';
 
