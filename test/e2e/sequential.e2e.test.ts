@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused, registerWebhook } from '../support/webhook.ts';
-import { eventually } from '../support/manifests.ts';
+import { clusterDeploymentYaml, eventually } from '../support/manifests.ts';
 import { kcmCrds } from '../kcm/crds.ts';
 
 const NS = 'team-a';
@@ -34,18 +34,8 @@ ${supported}
 `;
 }
 
-function clusterDeployment(name: string, template: string, chainName: string, version?: string): string {
-  return `apiVersion: k0rdent.mirantis.com/v1beta1
-kind: ClusterDeployment
-metadata: {name: ${name}, namespace: ${NS}}
-spec:
-  template: adopted-cluster-1-0-0
-  credential: demo
-  serviceSpec:
-    services:
-      - {name: ingress-nginx, namespace: ingress-nginx, template: ${template}, templateChain: ${chainName}${version ? `, version: "${version}"` : ''}}
-`;
-}
+const clusterDeployment = (name: string, template: string, chain: string, version?: string): string =>
+  clusterDeploymentYaml(name, NS, [{ name: 'ingress-nginx', template, chain, ...(version ? { version } : {}) }]);
 
 const v = (minor: number, patch: number): Entry => ({ name: `ingress-nginx-4-${minor}-${patch}`, version: `4.${minor}.${patch}` });
 /** 4-11-3 -> {4-11-5, 4-12-3}, 4-11-5 -> 4-12-3, 4-12-3 -> 4-13-0: kcm walks 4-11-3 -> 4-13-0 through 4.11.5 and 4.12.3. */

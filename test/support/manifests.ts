@@ -25,11 +25,13 @@ export interface ServiceRef {
   chain?: string;
   /** Defaults to the service name, as in the k0rdent examples. */
   namespace?: string;
+  /** kcm v1.6+: the version asked for (quoted, so that YAML keeps it a string). */
+  version?: string;
 }
 
 export function clusterDeploymentYaml(name: string, namespace: string, services: ServiceRef[]): string {
   const lines = services.map(
-    (s) => `      - {name: ${s.name}, namespace: ${s.namespace ?? s.name}, template: ${s.template}${s.chain ? `, templateChain: ${s.chain}` : ''}}`,
+    (s) => `      - {name: ${s.name}, namespace: ${s.namespace ?? s.name}, template: ${s.template}${s.chain ? `, templateChain: ${s.chain}` : ''}${s.version ? `, version: "${s.version}"` : ''}}`,
   );
   return `apiVersion: k0rdent.mirantis.com/v1beta1
 kind: ClusterDeployment
