@@ -1,6 +1,6 @@
 // What the end-to-end tests apply and wait for: kcm manifests as a user would write them,
 // the upstream CRD fixtures, and polling for eventually-consistent state.
-import { setTimeout as sleep } from 'node:timers/promises';
+import { vi } from 'vitest';
 
 /** The upstream kcm CRDs of a release, fetched from kcm's Go module and installed unchanged. */
 export { kcmCrds, type KcmVersion } from '../kcm/crds.ts';
@@ -52,16 +52,14 @@ export async function eventually<T>(
   options: { timeoutMs?: number; what?: string; intervalMs?: number } = {},
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!accept(value)) {
-    if (Date.now() > deadline) {
-      throw new Error(`${options.what ?? 'condition'} not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    }
-    await sleep(options.intervalMs ?? 200);
-    value = await read();
-  }
-  return value;
+  return vi.waitFor(
+    async () => {
+      const value = await read();
+      if (!accept(value)) throw new Error(`${options.what ?? 'condition'} not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+      return value;
+    },
+    { timeout: timeoutMs, interval: options.intervalMs ?? 200 },
+  );
 }
 
 /**

@@ -2,7 +2,7 @@
 // the way a kubernetes.io/tls Secret volume update swaps them, while requests keep flowing
 // (keep-alive off, so every request is a fresh handshake). No request may fail, the new
 // certificate must be presented without a restart, and garbage files must never be served.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -77,13 +77,10 @@ function requestLoop(url: string, ca: (string | Buffer)[], maxMs: number) {
   };
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const until = (condition: () => boolean, timeout: number, what: string): Promise<void> =>
+  vi.waitFor(() => {
+    if (!condition()) throw new Error(`still waiting for ${what}`);
+  }, { timeout, interval: 10 });
 
 /** Replace a file atomically: write a temporary file next to it, then rename over it. */
 function swapFile(dir: string, name: string, content: string): void {

@@ -1,7 +1,7 @@
 // The watch/cache layer under faults: ResilientInformer (our wrapper around client-node's
 // ListWatch) and startChainCache's event handling, against a fake API server on 127.0.0.1
 // that fails lists, sends 410 Gone, cuts connections, stalls, and sends garbage.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
@@ -31,13 +31,10 @@ function memoryLogger(): { logger: Logger; lines: Array<Record<string, unknown>>
   return { logger: pino({ level: 'debug' }, sink), lines };
 }
 
-async function eventually(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(10);
-  }
-}
+const eventually = (check: () => boolean, what: string, timeout = 5_000): Promise<void> =>
+  vi.waitFor(() => {
+    if (!check()) throw new Error(`still waiting for: ${what}`);
+  }, { timeout, interval: 10 });
 
 /** Records what an informer hands to its consumer, in order. */
 function recorder(): InformerEvents & { log: string[]; names: Set<string> } {
