@@ -6,9 +6,10 @@ import { validateCommand } from './validate.ts';
 import { pathsCommand } from './paths.ts';
 import { graphCommand } from './graph.ts';
 import { webhookConfigCommand } from './webhook-config.ts';
+import { chainCommand } from './chain.ts';
 import { ManifestError } from '../sources/manifest-files.ts';
 
-export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, webhookConfigCommand];
+export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, chainCommand, webhookConfigCommand];
 
 /** package.json's version; the same relative path from src/cli/ and from dist/cli/. */
 export function packageVersion(): string {
