@@ -45,6 +45,8 @@ export interface OptionSpec {
   description: string;
   /** The only values accepted (checked before the command runs: "--x must be one of a, b"). */
   values?: readonly string[];
+  /** Values that go on after a fixed start, accepted beside `values`: `jsonpath=` takes `jsonpath=TEMPLATE`. */
+  valuePrefixes?: readonly string[];
   /** The value when the flag is absent, as shown in --help. */
   default?: string;
   /** How --help shows a default that is not a literal value ("$KUBECONFIG or in-cluster"). */
@@ -59,7 +61,9 @@ type ValueOf<S extends OptionSpec> = S['type'] extends 'boolean'
   ? boolean
   : S['multiple'] extends true
     ? string[]
-    : S['values'] extends readonly (infer V)[]
+    : S['valuePrefixes'] extends readonly string[]
+      ? string
+      : S['values'] extends readonly (infer V)[]
       ? V
       : string;
 
@@ -131,7 +135,10 @@ export function parseOptions<T extends OptionTable>(args: string[], table: T, al
     const value = raw[name];
     if (value !== undefined) given.add(name as keyof T & string);
     if (!help && spec.values && value !== undefined) {
-      for (const one of Array.isArray(value) ? value : [value]) oneOf(String(one), spec.values, `--${name}`, spec.values[0]!);
+      for (const one of Array.isArray(value) ? value : [value]) {
+        if (spec.valuePrefixes?.some((prefix) => String(one).startsWith(prefix))) continue;
+        oneOf(String(one), [...spec.values, ...(spec.valuePrefixes ?? []).map((prefix) => `${prefix}${prefixArg(prefix)}`)], `--${name}`, spec.values[0]!);
+      }
     }
     values[name] = value ?? spec.default;
   }
@@ -149,11 +156,16 @@ export function flagLabel(name: string, spec: OptionSpec): string {
 export function optionText(spec: OptionSpec): string {
   const notes: string[] = [];
   if (spec.values && !(spec.values.length === 2 && spec.values.join() === 'true,false' && spec.arg === '=B')) {
-    notes.push(`one of ${spec.values.join(', ')}`);
+    notes.push(`one of ${[...spec.values, ...(spec.valuePrefixes ?? []).map((prefix) => `${prefix}${prefixArg(prefix)}`)].join(', ')}`);
   }
   const shown = spec.defaultText ?? spec.default;
   if (shown !== undefined) notes.push(`default ${shown}`);
   return notes.length > 0 ? `${spec.description} (${notes.join('; ')})` : spec.description;
+}
+
+/** What follows a value prefix in --help and errors: `jsonpath=` → `TEMPLATE`. */
+function prefixArg(prefix: string): string {
+  return prefix === 'jsonpath=' ? 'TEMPLATE' : 'VALUE';
 }
 
 function renderUsage<T extends OptionTable>(spec: CommandSpec<T>): string {

@@ -7,12 +7,13 @@ import { DEFAULT_DECISION_OPTIONS, UPGRADE_POLICIES } from '../rules/types.ts';
 import { requireChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
 import { EXIT_OK, UsageError, defineCommand, oneStdin, requireFlag } from './command.ts';
+import { outputOption } from './output.ts';
 
 export const pathsCommand = defineCommand({
   name: 'paths',
   summary: 'show the upgrades available to each service of an object',
   synopsis: [
-    '--chains PATH -f FILE [-o table|yaml|json]',
+    '--chains PATH -f FILE [-o table|wide|yaml|json|name|jsonpath=TEMPLATE]',
     'clusterdeployment/NAME [-n NAMESPACE] [--kubeconfig FILE] [-o ...]',
     'multiclusterservice/NAME [--kubeconfig FILE] [-o ...]',
   ],
@@ -45,7 +46,7 @@ A FILE (or PATH) of - is read from stdin (one of them at most).`,
       description: "file mode: names: classic kcm's {upgradePaths}; versions: kcm v1.6+'s, with each step's {name, version} (live mode follows the served CRD)",
     },
     filename: { type: 'string', short: 'f', arg: 'FILE', description: 'the ClusterDeployment or MultiClusterService' },
-    output: { type: 'string', short: 'o', arg: 'FORMAT', values: OUTPUT_FORMATS, default: 'table', description: 'output format' },
+    output: { ...outputOption(OUTPUT_FORMATS), default: 'table' },
     namespace: {
       type: 'string',
       short: 'n',

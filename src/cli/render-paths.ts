@@ -1,16 +1,31 @@
 // Human and machine renderings of servicesUpgradePaths, shared by `chaingate paths` in
 // offline and live mode.
-import { stringify } from 'yaml';
 import type { ServiceUpgradePaths } from '../rules/published-paths.ts';
+import { renderOutput } from './output.ts';
 
-export type OutputFormat = 'table' | 'yaml' | 'json';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'yaml', 'json'];
+export const OUTPUT_FORMATS = ['table', 'wide', 'yaml', 'json', 'name'] as const;
+/** One of OUTPUT_FORMATS or `jsonpath=TEMPLATE`. */
+export type OutputFormat = string;
 
+/**
+ * json, yaml and jsonpath print `{servicesUpgradePaths: [...]}` (the status field); name prints
+ * each template an upgrade leads to, once, as `servicetemplate.k0rdent.mirantis.com/NAME`;
+ * wide is the table with the VERSION column even where items carry no versions.
+ */
 export function renderUpgradePaths(paths: ServiceUpgradePaths[], format: OutputFormat): string {
-  if (format === 'json') return JSON.stringify({ servicesUpgradePaths: paths }, null, 2);
-  if (format === 'yaml') return stringify({ servicesUpgradePaths: paths }).trimEnd();
-  // The VERSION column only where items carry versions (kcm v1.6+'s shape).
-  const withVersions = paths.some((service) => (service.availableUpgrades ?? []).some((item) => item.versions !== undefined));
+  if (format === 'table') return pathsTable(paths, false);
+  const text = renderOutput(format, {
+    object: { servicesUpgradePaths: paths },
+    names: () => [...new Set(paths.flatMap((s) => (s.availableUpgrades ?? []).map((u) => u.upgradePaths.at(-1)).filter((t): t is string => t !== undefined)))].map((t) => `servicetemplate.k0rdent.mirantis.com/${t}`),
+    wide: () => pathsTable(paths, true),
+  });
+  if (text === undefined) throw new Error(`unknown output format ${format}`);
+  return text;
+}
+
+function pathsTable(paths: ServiceUpgradePaths[], wide: boolean): string {
+  // The VERSION column only where items carry versions (kcm v1.6+'s shape), or with -o wide.
+  const withVersions = wide || paths.some((service) => (service.availableUpgrades ?? []).some((item) => item.versions !== undefined));
   const rows: string[][] = [withVersions ? ['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'VERSION', 'STEPS', 'PATH'] : ['SERVICE', 'TEMPLATE', 'UPGRADE TO', 'STEPS', 'PATH']];
   const row = (cells: string[], version: string) => (withVersions ? [...cells.slice(0, 3), version, ...cells.slice(3)] : cells);
   for (const service of paths) {

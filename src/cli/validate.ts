@@ -5,14 +5,18 @@ import { requireChainSources } from '../sources/chain-files.ts';
 import { readSingleManifest } from '../sources/manifest-files.ts';
 import { DECISION_FLAGS } from './decision-flags.ts';
 import { EXIT_DENIED, EXIT_OK, UsageError, defineCommand, oneStdin, requireFlag } from './command.ts';
+import { outputOption, renderOutput } from './output.ts';
+import { table } from './render-paths.ts';
 
 export const validateCommand = defineCommand({
   name: 'validate',
   summary: 'decide offline whether a change would be admitted',
-  synopsis: ['--chains PATH --new FILE [--old FILE] [options]'],
+  synopsis: ['--chains PATH --new FILE [--old FILE] [-o json|yaml|wide|name|jsonpath=TEMPLATE] [options]'],
   description: `Decides, without a cluster, what the chaingate webhook would answer for the change from
 --old to --new (no --old means CREATE). The kind comes from the --new object; an UPDATE
-keeps kind, namespace and name. A FILE (or PATH) of - is read from stdin (one of them at most).`,
+keeps kind, namespace and name. A FILE (or PATH) of - is read from stdin (one of them at most).
+With -o, the verdict is printed as an object (kind: Verdict, with allowed, message and
+warnings) on stdout, allowed or denied; the exit status is the same.`,
   options: {
     chains: {
       type: 'string',
@@ -30,6 +34,7 @@ keeps kind, namespace and name. A FILE (or PATH) of - is read from stdin (one of
     },
     ...DECISION_FLAGS,
     namespace: { type: 'string', arg: 'NS', default: 'default', defaultText: '"default"', description: 'namespace for objects (and chains) without metadata.namespace' },
+    output: { ...outputOption(['json', 'yaml', 'wide', 'name']), defaultText: 'a line: allowed: ... or denied: ...' },
   },
   footer: 'Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.',
   async run({ values }, io) {
@@ -76,12 +81,36 @@ keeps kind, namespace and name. A FILE (or PATH) of - is read from stdin (one of
     });
     for (const warning of decision.warnings ?? []) io.stderr(`Warning: ${warning}`);
     // Which rule answered an upgrade, since the webhook's `auto` may differ from this offline default.
-    const under = input.operation === 'UPDATE' && kind !== 'ServiceTemplateChain' ? ` (policy ${policy})` : '';
+    const upgrade = input.operation === 'UPDATE' && kind !== 'ServiceTemplateChain';
+    const under = upgrade ? ` (policy ${policy})` : '';
+    if (decision.code === 400) throw new UsageError(decision.message ?? 'malformed object');
+    if (values.output !== undefined) {
+      const verdict = {
+        kind: 'Verdict',
+        allowed: decision.allowed,
+        operation: input.operation,
+        object: { kind, ...(input.namespace ? { namespace: input.namespace } : {}), name: input.name },
+        ...(upgrade ? { policy } : {}),
+        ...(decision.allowed ? {} : { message: decision.message ?? '' }),
+        warnings: decision.warnings ?? [],
+      };
+      const resource = `${kind.toLowerCase()}.k0rdent.mirantis.com/${input.name}`;
+      const text = renderOutput(values.output, {
+        object: verdict,
+        names: () => [resource],
+        wide: () =>
+          table([
+            ['VERDICT', 'OPERATION', 'KIND', 'NAME', 'POLICY', 'MESSAGE'],
+            [decision.allowed ? 'allowed' : 'denied', input.operation, kind, describe(input), upgrade ? policy : '', (decision.message ?? '').split('\n')[0] ?? ''],
+          ]),
+      });
+      io.stdout(text ?? '');
+      return decision.allowed ? EXIT_OK : EXIT_DENIED;
+    }
     if (decision.allowed) {
       io.stdout(`allowed: ${input.operation} ${kind} ${describe(input)}${under}`);
       return EXIT_OK;
     }
-    if (decision.code === 400) throw new UsageError(decision.message ?? 'malformed object');
     io.stderr(`denied: ${input.operation} ${kind} ${describe(input)}${under}\n${decision.message ?? ''}`);
     return EXIT_DENIED;
   },

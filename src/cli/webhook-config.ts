@@ -1,14 +1,15 @@
 // `chaingate webhook-config`: the ValidatingWebhookConfiguration for a chaingate running at
 // a URL (a developer's machine, a VM), ready for `kubectl apply -f -`.
 import { readFileSync } from 'node:fs';
-import { stringify } from 'yaml';
 import { webhookConfiguration } from '../kube/webhook-configuration.ts';
 import { EXIT_OK, UsageError, defineCommand, requireFlag } from './command.ts';
+import { outputOption, renderOutput } from './output.ts';
+import { table } from './render-paths.ts';
 
 export const webhookConfigCommand = defineCommand({
   name: 'webhook-config',
   summary: 'print the ValidatingWebhookConfiguration for a chaingate URL',
-  synopsis: ['--url URL --ca FILE [--name NAME] [--failure-policy Fail|Ignore] [--timeout-seconds N]'],
+  synopsis: ['--url URL --ca FILE [--name NAME] [--failure-policy Fail|Ignore] [--timeout-seconds N] [-o yaml|json|wide|name|jsonpath=TEMPLATE]'],
   description: `Prints the ValidatingWebhookConfiguration that sends ClusterDeployment, MultiClusterService
 and ServiceTemplateChain admission to chaingate at URL. Example:
 
@@ -25,6 +26,7 @@ and ServiceTemplateChain admission to chaingate at URL. Example:
       description: 'what the API server does when chaingate cannot be reached: refuse the change or let it through',
     },
     'timeout-seconds': { type: 'string', arg: 'N', default: '5', description: 'how long the API server waits for an answer, 1-30' },
+    output: { ...outputOption(['yaml', 'json', 'wide', 'name']), default: 'yaml' },
   },
   async run({ values }, io) {
     const url = requireFlag(values.url, '--url');
@@ -46,7 +48,17 @@ and ServiceTemplateChain admission to chaingate at URL. Example:
       failurePolicy: values['failure-policy'],
       timeoutSeconds: Number(timeout),
     });
-    io.stdout(stringify(config));
+    const hooks = (config as { webhooks?: { name?: string; failurePolicy?: string; timeoutSeconds?: number }[] }).webhooks ?? [];
+    const text = renderOutput(values.output, {
+      object: config,
+      names: () => [`validatingwebhookconfiguration.admissionregistration.k8s.io/${values.name}`],
+      wide: () =>
+        table([
+          ['NAME', 'WEBHOOK', 'URL', 'FAILURE POLICY', 'TIMEOUT'],
+          ...hooks.map((hook) => [values.name, hook.name ?? '', url, hook.failurePolicy ?? '', `${hook.timeoutSeconds ?? ''}s`]),
+        ]),
+    });
+    io.stdout(text ?? '');
     return EXIT_OK;
   },
 });
