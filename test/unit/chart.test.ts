@@ -8,6 +8,7 @@ import { ensureTools, repoRoot, run } from '../cluster/control-plane.ts';
 import { kcmCrds } from '../kcm/crds.ts';
 import { WEBHOOKS, webhookConfiguration } from '../../src/kube/webhook-configuration.ts';
 import { serveCommand } from '../../src/cli/serve.ts';
+import { valueDocs } from '../support/chart-readme.ts';
 
 const CHART = join(repoRoot, 'charts', 'chaingate');
 const RELEASE = 'chaingate';
@@ -81,10 +82,12 @@ describe('default values', () => {
 
   it('renders the workload, its Service, RBAC, PDB and the webhook configuration, and nothing optional', () => {
     expect(kinds(objects)).toEqual([
-      'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding',
+      'ClusterRole', 'ClusterRoleBinding', 'Deployment', 'Pod', 'PodDisruptionBudget', 'Role', 'RoleBinding',
       'Service', 'ServiceAccount', 'ValidatingWebhookConfiguration',
     ]);
-    for (const o of objects) {
+    // The Pod is the `helm test` hook (test/unit/chart-operations.test.ts).
+    expect(one(objects, 'Pod').metadata.annotations['helm.sh/hook']).toBe('test');
+    for (const o of objects.filter((o) => o.kind !== 'Pod')) {
       expect(o.metadata.name).toBe(FULLNAME);
       if (!['ClusterRole', 'ClusterRoleBinding', 'ValidatingWebhookConfiguration'].includes(o.kind)) expect(o.metadata.namespace).toBe(NS);
       expect(o.metadata.labels['app.kubernetes.io/instance']).toBe(RELEASE);
@@ -344,7 +347,7 @@ describe('non-default values', () => {
     expect(kinds(objects)).toEqual([
       'Certificate', 'ClusterRole', 'ClusterRoleBinding',
       'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition', 'CustomResourceDefinition',
-      'Deployment', 'Issuer', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',
+      'Deployment', 'Issuer', 'Pod', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor',
       'ValidatingWebhookConfiguration',
     ]);
     const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
@@ -499,18 +502,7 @@ describe('README.md', () => {
   });
 });
 
-/** Dotted keys of values.yaml, down to leaves; maps meant to be filled by the user count as leaves. */
+/** Dotted keys of values.yaml's documented values (test/support/chart-readme.ts throws on an undocumented leaf). */
 function valueKeys(): string[] {
-  const values = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Obj;
-  const opaque = new Set(['resources', 'certs.certManager.issuerRef']);
-  const keys: string[] = [];
-  const walk = (node: Obj, prefix: string) => {
-    for (const [k, v] of Object.entries(node)) {
-      const key = prefix ? `${prefix}.${k}` : k;
-      if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 && !opaque.has(key)) walk(v as Obj, key);
-      else keys.push(key);
-    }
-  };
-  walk(values, '');
-  return keys;
+  return valueDocs(readFileSync(join(CHART, 'values.yaml'), 'utf8')).map((d) => d.key);
 }
