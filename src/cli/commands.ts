@@ -8,6 +8,7 @@ import { graphCommand } from './graph.ts';
 import { webhookConfigCommand } from './webhook-config.ts';
 import { chainCommand } from './chain.ts';
 import { ManifestError } from '../sources/manifest-files.ts';
+import { COMPLETION_BUILTIN, runCompletion } from './completion.ts';
 
 export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, chainCommand, webhookConfigCommand];
 
@@ -19,6 +20,7 @@ export function packageVersion(): string {
 const BUILT_IN: [string, string][] = [
   ['help', 'print this help, or "help COMMAND" a command\'s'],
   ['version', 'print the version (also --version)'],
+  [COMPLETION_BUILTIN.name, COMPLETION_BUILTIN.summary],
 ];
 const listed: [string, string][] = [...COMMANDS.map((c): [string, string] => [c.name, c.summary]), ...BUILT_IN];
 const width = Math.max(...listed.map(([name]) => name.length)) + 2;
@@ -45,6 +47,16 @@ export async function main(args: string[], io: Io = processIo): Promise<number> 
     }
     io.stdout(`chaingate ${packageVersion()}`);
     return EXIT_OK;
+  }
+  // Shell completion (src/cli/completion.ts) reads COMMANDS' option tables.
+  if (name === 'completion' || name === '__complete') {
+    try {
+      return runCompletion(name, rest, io, COMMANDS, BUILT_IN);
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      io.stderr(`chaingate completion: ${err.message}\nRun "chaingate completion --help" for usage.`);
+      return EXIT_USAGE;
+    }
   }
   if (name === 'help') {
     if (rest.length === 0) {
