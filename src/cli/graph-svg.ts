@@ -7,12 +7,13 @@ export type PictureFormat = 'svg' | 'png';
 export const PICTURE_FORMATS: readonly PictureFormat[] = ['svg', 'png'];
 
 /**
- * PNG would need a rasteriser: the maintained ones are native per platform (@resvg/resvg-js)
- * or, as WebAssembly, load no fonts of their own (every label would vanish). So it is refused
+ * PNG would need a rasteriser. @resvg/resvg-js is native code per platform; its WebAssembly
+ * build (@resvg/resvg-wasm) loads no fonts by itself, so every label would vanish unless
+ * chaingate found and shipped font files, and the CLI's output is text. So PNG is refused
  * with a way out rather than drawn badly.
  */
 export const PNG_UNAVAILABLE =
-  '-o png is not available: chaingate draws SVG only (no bitmap renderer without native code); use -o svg and convert it, e.g. rsvg-convert -o chains.png chains.svg';
+  '-o png is not available: chaingate draws SVG only; use -o svg and convert it, e.g. rsvg-convert -o chains.png chains.svg';
 
 export async function renderPicture(dot: string, format: PictureFormat): Promise<string> {
   if (format === 'png') throw new UsageError(PNG_UNAVAILABLE);
