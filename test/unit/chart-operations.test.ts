@@ -241,6 +241,16 @@ describe('helm test Pod', () => {
 describe('values.schema.json: the new values', () => {
   it.each([
     ['hostNetwork=sometimes', '/hostNetwork'],
+    ['extraArgs[0].flag=x', '/extraArgs/0'],
+    ['extraArgs=--flag', '/extraArgs'],
+    ['securityContext=tight', '/securityContext'],
+    ['metrics.prometheusRule.enabled=yes', '/metrics/prometheusRule/enabled'],
+    ['metrics.prometheusRule.cacheStalenessSeconds=0', '/metrics/prometheusRule/cacheStalenessSeconds'],
+    ['metrics.prometheusRule.malformedRatio=0', '/metrics/prometheusRule/malformedRatio'],
+    ['metrics.prometheusRule.labels.release=1', '/metrics/prometheusRule/labels/release'],
+    ['metrics.dashboard.labels.grafana_dashboard=1', '/metrics/dashboard/labels/grafana_dashboard'],
+    ['networkPolicy.metricsFrom[0].ipBlock.except[0]=10.0.0.0/8', '/networkPolicy/metricsFrom/0/ipBlock'],
+    ['helmTest.enabled=sure', '/helmTest/enabled'],
     ['extraEnv[0].value=x', '/extraEnv/0'],
     ['securityContext.privileged=maybe', '/securityContext/privileged'],
     ['podSecurityContext.runAsUser=-1', '/podSecurityContext/runAsUser'],
