@@ -4,6 +4,7 @@
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { statusCode } from '../kube/errors.ts';
+import { unlessNotFound } from '../kube/not-found.ts';
 import { withTimeout } from '../kube/timeouts.ts';
 
 /** The Lease calls the elector makes (tests pass an in-memory one). */
@@ -160,12 +161,7 @@ export class LeaderElector {
   }
 
   private async read(): Promise<V1Lease | undefined> {
-    try {
-      return await this.call(this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace }));
-    } catch (err) {
-      if (statusCode(err) === 404) return undefined;
-      throw err;
-    }
+    return unlessNotFound(this.call(this.api.readNamespacedLease({ name: this.options.name, namespace: this.options.namespace })));
   }
 
   private call<T>(promise: Promise<T>): Promise<T> {
