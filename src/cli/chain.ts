@@ -112,7 +112,7 @@ async function generate(values: Values, io: Io): Promise<number> {
       templates = (await listServiceTemplates(cluster)).flatMap((object) => readTemplate(object, `the cluster (${cluster.namespace})`) ?? []);
       if (templates.length === 0) throw new UsageError(`no ServiceTemplate in namespace ${cluster.namespace}`);
     }
-    const { chains, notes } = generateChains(templates, {
+    const { chains, notes, warnings } = generateChains(templates, {
       mode: values.mode,
       ...(values.chart !== undefined ? { chart: values.chart } : {}),
       ...(values.name !== undefined ? { name: values.name } : {}),
@@ -121,6 +121,7 @@ async function generate(values: Values, io: Io): Promise<number> {
       rollback: values.rollback === true,
     });
     for (const note of notes) io.stderr(`Note: ${note}`);
+    for (const warning of warnings) io.stderr(`Warning: ${warning}`);
     const format = values.output ?? 'yaml';
     if (format === 'json') io.stdout(render(chains.length === 1 ? chains[0] : { apiVersion: 'v1', kind: 'List', items: chains }, 'json'));
     else io.stdout(chains.map((c) => render(c, 'yaml')).join('---\n'));

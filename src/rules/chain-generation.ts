@@ -10,6 +10,7 @@
 import { isRecord } from '../model/parse.ts';
 import { compareSemVer, parseSemVer, type SemVer } from '../model/semver.ts';
 import type { AvailableUpgrade, ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
+import { KcmPathSearch, PathSearchTooLargeError } from '../graph/kcm-paths.ts';
 
 /** On a ServiceTemplate: the template it upgrades from (OLM's `spec.replaces`). */
 export const REPLACES_ANNOTATION = 'chaingate.k0rdent.mirantis.com/replaces';
@@ -101,6 +102,8 @@ export interface GenerateResult {
   chains: ServiceTemplateChain[];
   /** Templates left out and why: printed on stderr, not errors. */
   notes: string[];
+  /** Chains kcm v1.6+ cannot walk (its path search explodes): printed on stderr; the chain is still printed. */
+  warnings: string[];
 }
 
 interface Versioned {
@@ -149,7 +152,31 @@ export function generateChains(templates: readonly TemplateFacts[], options: Gen
     if (chain) chains.push(chain);
   }
   if (chains.length === 0) throw new ChainGenerationError('no template is left to chain (see the notes above)');
-  return { chains, notes };
+  const warnings = chains.flatMap((chain) => kcmPathSearchProblem(chain) ?? []);
+  return { chains, notes, warnings };
+}
+
+/**
+ * Why kcm v1.6+ cannot walk the chain, or undefined. kcm's UpgradePaths enumerates every simple
+ * path from the deployed template, which grows exponentially with alternative routes: a minor
+ * with twenty patches under `semver-skippatch` is already past chaingate's budget (and costs
+ * kcm's controller minutes). Roots are enough to check: in a chain whose edges all raise the
+ * version, every path from a template extends a path from some root that reaches it.
+ */
+export function kcmPathSearchProblem(chain: ServiceTemplateChain): string | undefined {
+  const templates = chain.spec?.supportedTemplates ?? [];
+  const targets = new Set(templates.flatMap((t) => (t.availableUpgrades ?? []).map((u) => u.name)));
+  const search = new KcmPathSearch(templates);
+  for (const t of templates) {
+    if (targets.has(t.name) || !t.availableUpgrades?.length) continue;
+    try {
+      search.from(t.name);
+    } catch (err) {
+      if (!(err instanceof PathSearchTooLargeError)) throw err;
+      return `ServiceTemplateChain ${chain.metadata.name}: ${err.message}, so kcm v1.6+ cannot walk it in reasonable time and chaingate's sequential policy refuses multi-step targets on it; use --mode semver, --from, or fewer skips`;
+    }
+  }
+  return undefined;
 }
 
 function chainOf(chart: string, group: TemplateFacts[], options: GenerateOptions, from: SemVer | undefined, namespace: string | undefined, notes: string[]): ServiceTemplateChain | undefined {

@@ -98,6 +98,14 @@ describe('chain generate', () => {
     await badInput(['chain', 'generate', '-f', write('only-latest.yaml', template('a-latest', 'latest'))], 'chaingate chain: no template is left to chain (see the notes above)');
   });
 
+  it("prints the chain with a warning when kcm's path search would explode on it", async () => {
+    const many = write('many.yaml', templates(...Array.from({ length: 20 }, (_, i) => template(`a-${i}`, `1.0.${i}`))));
+    const run = await cli(['chain', 'generate', '-f', many, '--mode', 'semver-skippatch']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/^Warning: ServiceTemplateChain app: kcm's path search from a-0 follows more than 200,000 paths/);
+    expect(parse(run.stdout).spec.supportedTemplates).toHaveLength(20);
+  });
+
   it('refuses bad input with exit 2 and nothing on stdout', async () => {
     await badInput(['chain', 'generate', '-f', write('none.yaml', template('a-x', undefined))], 'ServiceTemplate a-x');
     await badInput(['chain', 'generate', '-f', write('v1.yaml', template('a-v1', 'v1'))], 'version "v1" is not a full semantic version (kcm reads it as 1.0.0); write it as 1.0.0');
