@@ -12,8 +12,12 @@ import { COMPLETION_BUILTIN, runCompletion } from './completion.ts';
 
 export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, chainCommand, webhookConfigCommand];
 
+// Set by scripts/build-sea.ts (esbuild's define): a single executable has no package.json beside it.
+declare const CHAINGATE_BUILD_VERSION: string | undefined;
+
 /** package.json's version; the same relative path from src/cli/ and from dist/cli/. */
 export function packageVersion(): string {
+  if (typeof CHAINGATE_BUILD_VERSION === 'string') return CHAINGATE_BUILD_VERSION;
   return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version);
 }
 

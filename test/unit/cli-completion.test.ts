@@ -34,7 +34,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** What bash's completion for `chaingate WORDS...` (the last word being typed) offers. */
 function bashComplete(words: string[]): string[] {
   const array = ['chaingate', ...words].map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
-  const run = spawnSync('bash', ['--norc', '--noprofile', '-c', `source "$1"; COMP_WORDS=(${array}); COMP_CWORD=${words.length}; _chaingate; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', scripts.bash!], { encoding: 'utf8' });
+  const run = spawnSync('bash', ['--norc', '--noprofile', '-c', `source "$1"; COMP_WORDS=(${array}); COMP_CWORD=${words.length}; _chaingate || { echo "_chaingate exited $?" >&2; exit 9; }; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', scripts.bash!], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return run.stdout.split('\n').filter(Boolean);
