@@ -86,6 +86,31 @@ describe('zsh and fish', () => {
     expect(run.stdout.trim().split('\n')).toEqual(['_chaingate: function', '_chaingate _chaingate']);
   });
 
+  // zsh's completion builtins only run inside a completion widget: stand-ins print what the
+  // script hands them (zsh itself filters by the typed prefix), so _chaingate runs as zsh runs it.
+  const ZSH_STUBS = [
+    'compadd() { local -a out; while (( $# )); do case $1 in -S) shift 2;; --) shift; out+=("$@"); break;; *) shift;; esac; done; print -rl -- $out }',
+    '_describe() { local item; for item in "${(@P)${@[-1]}}"; do print -r -- "${item%%:*}"; done }',
+    "_files() { print -r -- '<files>' }",
+  ].join('\n');
+  function zshComplete(words: string[]): string[] {
+    const array = ['chaingate', ...words].map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
+    const run = spawnSync('zsh', ['-f', '-c', `${ZSH_STUBS}\ncompdef() { : }\nsource "$1"; words=(${array}); CURRENT=${words.length + 1}; _chaingate`, 'zsh', scripts.zsh!], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    return run.stdout.split('\n').filter(Boolean);
+  }
+
+  it.runIf(has('zsh'))('zsh: _chaingate offers what bash offers', () => {
+    expect(zshComplete(['paths', '-o', ''])).toEqual(['table', 'wide', 'yaml', 'json', 'name', 'jsonpath=']);
+    expect(zshComplete([''])).toEqual([...COMMANDS.map((c) => c.name), 'completion', 'help', 'version']);
+    expect(zshComplete(['completion', ''])).toEqual(['bash', 'zsh', 'fish', 'kubectl-plugin']);
+    expect(zshComplete(['paths', '-f', ''])).toEqual(['<files>']);
+    for (const command of COMMANDS) {
+      const flags = Object.entries(command.options ?? {}).filter(([, spec]) => !spec.hidden);
+      expect(zshComplete([command.name, '--'])).toEqual([...flags.map(([name]) => `--${name}`), '--help']);
+    }
+  });
+
   it.runIf(has('fish'))('fish: the script parses and completes `chaingate paths -o `', () => {
     expect(spawnSync('fish', ['--no-execute', scripts.fish!], { encoding: 'utf8' })).toMatchObject({ status: 0, stderr: '' });
     const run = spawnSync('fish', ['--no-config', '-c', `source $argv[1]; complete -C 'chaingate paths -o '`, scripts.fish!], { encoding: 'utf8', env: { ...process.env, HOME: dir } });
