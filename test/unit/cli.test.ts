@@ -596,7 +596,7 @@ describe('CLI edges', () => {
     // Continuation lines joined, so that a description reads as one line.
     const help = (await cli('validate', '--help')).stdout.replace(/\n {10,}/g, ' ');
     expect(help).toMatch(/^ {2}--upgrade-policy P +edge: .*\(one of edge, sequential, reachable; default edge\)$/m);
-    expect(help).toMatch(/^ {2}--namespace NS +/m);
+    expect(help).toMatch(/^ {2}-n, --namespace NS +/m);
     expect(help).toMatch(/^ {2}--unchained-upgrades M +/m);
     const graph = (await cli('graph', '--help')).stdout;
     expect(graph.split('\n\n')[1]).toMatch(/^Draws the upgrade graph/);
