@@ -10,7 +10,7 @@
 import { isRecord } from '../model/parse.ts';
 import { compareSemVer, parseSemVer, type SemVer } from '../model/semver.ts';
 import type { AvailableUpgrade, ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
-import { KcmPathSearch, PathSearchTooLargeError } from '../graph/kcm-paths.ts';
+import { KCM_PATH_SEARCH_BUDGET } from '../graph/kcm-paths.ts';
 
 /** On a ServiceTemplate: the template it upgrades from (OLM's `spec.replaces`). */
 export const REPLACES_ANNOTATION = 'chaingate.k0rdent.mirantis.com/replaces';
@@ -160,23 +160,37 @@ export function generateChains(templates: readonly TemplateFacts[], options: Gen
  * Why kcm v1.6+ cannot walk the chain, or undefined. kcm's UpgradePaths enumerates every simple
  * path from the deployed template, which grows exponentially with alternative routes: a minor
  * with twenty patches under `semver-skippatch` is already past chaingate's budget (and costs
- * kcm's controller minutes). Roots are enough to check: in a chain whose edges all raise the
- * version, every path from a template extends a path from some root that reaches it.
+ * kcm's controller minutes). A generated chain is acyclic (every edge raises the version, or
+ * lowers it for --rollback), so the paths from each template are counted rather than walked:
+ * paths(t) = sum over its upgrades u of 1 + paths(u), capped past the budget, in reverse
+ * topological order, without recursion (a 10,000-step train would overflow the stack).
  */
 export function kcmPathSearchProblem(chain: ServiceTemplateChain): string | undefined {
   const templates = chain.spec?.supportedTemplates ?? [];
-  const targets = new Set(templates.flatMap((t) => (t.availableUpgrades ?? []).map((u) => u.name)));
-  const search = new KcmPathSearch(templates);
-  for (const t of templates) {
-    if (targets.has(t.name) || !t.availableUpgrades?.length) continue;
-    try {
-      search.from(t.name);
-    } catch (err) {
-      if (!(err instanceof PathSearchTooLargeError)) throw err;
-      return `ServiceTemplateChain ${chain.metadata.name}: ${err.message}, so kcm v1.6+ cannot walk it in reasonable time and chaingate's sequential policy refuses multi-step targets on it; use --mode semver, --from, or fewer skips`;
+  const next = new Map(templates.map((t) => [t.name, [...new Set((t.availableUpgrades ?? []).map((u) => u.name))]]));
+  const incoming = new Map(templates.map((t) => [t.name, 0]));
+  for (const targets of next.values()) for (const u of targets) incoming.set(u, (incoming.get(u) ?? 0) + 1);
+  const order: string[] = [...incoming].filter(([, n]) => n === 0).map(([name]) => name);
+  for (let i = 0; i < order.length; i++) {
+    for (const u of next.get(order[i]!) ?? []) {
+      const left = incoming.get(u)! - 1;
+      incoming.set(u, left);
+      if (left === 0) order.push(u);
     }
   }
-  return undefined;
+  if (order.length < incoming.size) return undefined; // a cycle: not a generated chain
+  const paths = new Map<string, number>();
+  // The earliest template in topological order past the budget: the one kcm's search suffers most from.
+  let worst: string | undefined;
+  for (let i = order.length - 1; i >= 0; i--) {
+    const name = order[i]!;
+    let count = 0;
+    for (const u of next.get(name) ?? []) count = Math.min(KCM_PATH_SEARCH_BUDGET + 1, count + 1 + (paths.get(u) ?? 0));
+    paths.set(name, count);
+    if (count > KCM_PATH_SEARCH_BUDGET) worst = name;
+  }
+  if (!worst) return undefined;
+  return `ServiceTemplateChain ${chain.metadata.name}: kcm's path search from ${worst} follows more than ${KCM_PATH_SEARCH_BUDGET.toLocaleString('en-US')} paths in this chain, so kcm v1.6+ cannot walk it in reasonable time and chaingate's sequential policy refuses multi-step targets on it; use --mode semver, --from, or fewer skips`;
 }
 
 function chainOf(chart: string, group: TemplateFacts[], options: GenerateOptions, from: SemVer | undefined, namespace: string | undefined, notes: string[]): ServiceTemplateChain | undefined {
