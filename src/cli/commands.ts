@@ -8,7 +8,7 @@ import { graphCommand } from './graph.ts';
 import { webhookConfigCommand } from './webhook-config.ts';
 import { chainCommand } from './chain.ts';
 import { ManifestError } from '../sources/manifest-files.ts';
-import { COMPLETION_BUILTIN, runCompletion } from './completion.ts';
+import { COMPLETION_BUILTIN, COMPLETION_USAGE, runCompletion } from './completion.ts';
 
 export const COMMANDS: Command[] = [serveCommand, validateCommand, pathsCommand, graphCommand, chainCommand, webhookConfigCommand];
 
@@ -65,6 +65,10 @@ export async function main(args: string[], io: Io = processIo): Promise<number> 
   if (name === 'help') {
     if (rest.length === 0) {
       io.stdout(USAGE);
+      return EXIT_OK;
+    }
+    if (rest.length === 1 && rest[0] === COMPLETION_BUILTIN.name) {
+      io.stdout(COMPLETION_USAGE);
       return EXIT_OK;
     }
     const topic = COMMANDS.find((c) => c.name === rest[0]);

@@ -18,15 +18,15 @@ import { UsageError, type OptionSpec } from './command.ts';
 
 export const JSONPATH_PREFIX = 'jsonpath=';
 
-/** The -o flag over `formats` (the command adds its `default` or `defaultText`). */
-export function outputOption<const F extends readonly string[]>(formats: F) {
+/** The -o flag over `formats` (the command adds its `default` or `defaultText`); `example` a template for --help. */
+export function outputOption<const F extends readonly string[]>(formats: F, example: string) {
   return {
     type: 'string',
     short: 'o',
     arg: 'FORMAT',
     values: formats,
     valuePrefixes: [JSONPATH_PREFIX] as const,
-    description: `output format; ${JSONPATH_PREFIX}TEMPLATE is kubectl's, e.g. '${JSONPATH_PREFIX}{.metadata.name}'`,
+    description: `output format; ${JSONPATH_PREFIX}TEMPLATE is kubectl's, e.g. '${JSONPATH_PREFIX}${example}'`,
   } as const satisfies OptionSpec;
 }
 

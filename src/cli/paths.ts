@@ -46,7 +46,7 @@ A FILE (or PATH) of - is read from stdin (one of them at most).`,
       description: "file mode: names: classic kcm's {upgradePaths}; versions: kcm v1.6+'s, with each step's {name, version} (live mode follows the served CRD)",
     },
     filename: { type: 'string', short: 'f', arg: 'FILE', description: 'the ClusterDeployment or MultiClusterService' },
-    output: { ...outputOption(OUTPUT_FORMATS), default: 'table' },
+    output: { ...outputOption(OUTPUT_FORMATS, '{.servicesUpgradePaths[*].name}'), default: 'table' },
     namespace: {
       type: 'string',
       short: 'n',

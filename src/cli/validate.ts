@@ -34,7 +34,7 @@ warnings) on stdout, allowed or denied; the exit status is the same.`,
     },
     ...DECISION_FLAGS,
     namespace: { type: 'string', short: 'n', arg: 'NS', default: 'default', defaultText: '"default"', description: 'namespace for objects (and chains) without metadata.namespace' },
-    output: { ...outputOption(['json', 'yaml', 'wide', 'name']), defaultText: 'a line: allowed: ... or denied: ...' },
+    output: { ...outputOption(['json', 'yaml', 'wide', 'name'], '{.allowed}'), defaultText: 'a line: allowed: ... or denied: ...' },
   },
   footer: 'Exit status: 0 allowed, 1 denied (the reason on stderr), 2 bad input.',
   async run({ values }, io) {

@@ -26,7 +26,7 @@ and ServiceTemplateChain admission to chaingate at URL. Example:
       description: 'what the API server does when chaingate cannot be reached: refuse the change or let it through',
     },
     'timeout-seconds': { type: 'string', arg: 'N', default: '5', description: 'how long the API server waits for an answer, 1-30' },
-    output: { ...outputOption(['yaml', 'json', 'wide', 'name']), default: 'yaml' },
+    output: { ...outputOption(['yaml', 'json', 'wide', 'name'], '{.webhooks[*].name}'), default: 'yaml' },
   },
   async run({ values }, io) {
     const url = requireFlag(values.url, '--url');

@@ -138,7 +138,17 @@ describe('kubectl plugin completion', () => {
     expect(run.stdout).toBe('__complete|paths|-o||');
   });
 
+  it('documents itself in help and --help', async () => {
+    const help = await cli('help', 'completion');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: chaingate completion bash\|zsh\|fish\|kubectl-plugin/);
+    expect(help.stdout).toContain('kubectl_complete-chaingate');
+    expect(await cli('completion', '--help')).toEqual(help);
+    expect((await cli('help')).stdout).toMatch(/^ {2}completion +print a shell completion script/m);
+  });
+
   it('refuses an unknown shell with exit 2', async () => {
+    expect((await cli('completion')).code).toBe(2);
     const run = await cli('completion', 'tcsh');
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');

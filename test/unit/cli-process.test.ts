@@ -23,7 +23,7 @@ describe('chaingate as a process', () => {
     const help = chaingate(['help', 'validate']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: chaingate validate --chains PATH --new FILE/);
-    expect(help.stdout).toContain('  --namespace NS');
+    expect(help.stdout).toContain('  -n, --namespace NS');
     expect(chaingate(['--version'])).toEqual({ code: 0, stdout: `chaingate ${version}\n`, stderr: '' });
     expect(chaingate(['version'])).toEqual({ code: 0, stdout: `chaingate ${version}\n`, stderr: '' });
   });
