@@ -44,8 +44,10 @@ namespace -n): the upgrades NEW adds and removes. When OLD is read from the clus
 names the ClusterDeployments and MultiClusterServices whose services use OLD and would lose
 their current template's support or upgrades from it.`,
   positionals: true,
+  footer: `Exit status: 0 done (notes and warnings on stderr); 1 (diff) a service on OLD would lose
+its current template's support; 2 bad input (nothing is printed on stdout).`,
   options: {
-    mode: { type: 'string', arg: 'M', values: GENERATION_MODES, default: 'semver', description: 'generate: how versions are linked: semver, semver-skippatch or replaces' },
+    mode: { type: 'string', arg: 'M', values: GENERATION_MODES, default: 'semver', description: 'generate: how versions are linked (see above)' },
     chart: { type: 'string', arg: 'NAME', defaultText: 'every chart', description: "generate: only this Helm chart's templates" },
     name: { type: 'string', arg: 'NAME', defaultText: 'the chart name (-rollback appended with --rollback)', description: "generate: the chain's name (one chart only)" },
     from: { type: 'string', arg: 'VERSION', description: 'generate: the oldest version to include' },
