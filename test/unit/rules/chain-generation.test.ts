@@ -167,6 +167,8 @@ describe('generateChains', () => {
     const patches = Array.from({ length: 20 }, (_, i) => tv(`1.0.${i}`));
     expect(generateChains(patches, { mode: 'semver' }).warnings).toEqual([]);
     expect(generateChains(patches.slice(0, 8), { mode: 'semver-skippatch' }).warnings).toEqual([]);
+    // Turned round, the search explodes from the newest template instead.
+    expect(generateChains(patches, { mode: 'semver-skippatch', rollback: true }).warnings[0]).toContain("kcm's path search from app-1-0-19 follows more than 200,000 paths");
     expect(generateChains(patches, { mode: 'semver-skippatch' }).warnings).toEqual([
       "ServiceTemplateChain app: kcm's path search from app-1-0-0 follows more than 200,000 paths in this chain, so kcm v1.6+ cannot walk it in reasonable time and chaingate's sequential policy refuses multi-step targets on it; use --mode semver, --from, or fewer skips",
     ]);
