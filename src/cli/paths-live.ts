@@ -8,10 +8,10 @@ import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../rules/published-paths.ts';
 import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, type KcmResource } from '../kube/client.ts';
 import { preferredVersion } from '../kube/discovery.ts';
-import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { CALL_TIMEOUT_MS, withTimeout } from '../kube/timeouts.ts';
 import { CLUSTER_DEPLOYMENT_CRD, upgradeItemShapeOfCrd } from '../kube/kcm-generation.ts';
-import { UsageError, requireReadableFile } from './command.ts';
+import { UsageError } from './command.ts';
+import { connectCluster } from './cluster-connection.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../rules/status-writer.ts';
 
 const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
@@ -46,18 +46,7 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
   if (!entry || !name || rest.length > 0) {
     throw new UsageError(`expected clusterdeployment/NAME or multiclusterservice/NAME, got ${JSON.stringify(request.target)}`);
   }
-  if (request.kubeconfig) requireReadableFile(request.kubeconfig, '--kubeconfig');
-  let kc;
-  try {
-    kc = loadKubeConfig(request.kubeconfig);
-  } catch (err) {
-    throw new UsageError(`${request.kubeconfig ? `--kubeconfig ${request.kubeconfig}` : 'kubeconfig'}: cannot load: ${(err as Error).message}`);
-  }
-  if (request.context) {
-    if (!kc.getContextObject(request.context)) throw new UsageError(`--context ${request.context}: no such context in the kubeconfig`);
-    kc.setCurrentContext(request.context);
-  }
-  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const { kc, contextNamespace } = connectCluster(request);
   const client = new KcmClient(kc, await preferredVersion(kc));
   const namespace = entry.kind === 'ClusterDeployment' ? (request.namespace ?? contextNamespace ?? 'default') : '';
   const object = (await client.get(entry.resource, namespace, name)) as Record<string, unknown> | undefined;

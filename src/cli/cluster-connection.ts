@@ -1,0 +1,27 @@
+// How every command that reads the cluster connects, kubectl's way: --kubeconfig (else
+// $KUBECONFIG, else in-cluster), --context (else the current context), and the namespace that
+// context names as the default of -n. Bad flags are UsageErrors (exit 2), not stack traces.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
+import { UsageError, requireReadableFile } from './command.ts';
+
+export interface ClusterConnection {
+  kc: KubeConfig;
+  /** The namespace of the context in use, if it names one. */
+  contextNamespace: string | undefined;
+}
+
+export function connectCluster(flags: { kubeconfig?: string | undefined; context?: string | undefined }): ClusterConnection {
+  if (flags.kubeconfig) requireReadableFile(flags.kubeconfig, '--kubeconfig');
+  let kc: KubeConfig;
+  try {
+    kc = loadKubeConfig(flags.kubeconfig);
+  } catch (err) {
+    throw new UsageError(`${flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}` : 'kubeconfig'}: cannot load: ${(err as Error).message}`);
+  }
+  if (flags.context) {
+    if (!kc.getContextObject(flags.context)) throw new UsageError(`--context ${flags.context}: no such context in the kubeconfig`);
+    kc.setCurrentContext(flags.context);
+  }
+  return { kc, contextNamespace: kc.getContextObject(kc.getCurrentContext())?.namespace || undefined };
+}
