@@ -96,6 +96,23 @@ export class ChainGraph {
     return result.sort((a, b) => a.path.length - b.path.length || compareNames(a.destination, b.destination));
   }
 
+  /**
+   * The destinations of reachableUpgrades(from) in the same order, without their paths: on a
+   * long chain the paths together are quadratic in its length, and most callers need only these.
+   */
+  reachableDestinations(from: string): string[] {
+    const parents = this.bfsParents(from);
+    const depth = new Map<string, number>();
+    const found: Array<[string, number]> = [];
+    // Parents are discovered before their children, so each parent's depth is known.
+    for (const [node, parent] of parents) {
+      const d = parent === from ? 1 : (depth.get(parent) ?? 0) + 1;
+      depth.set(node, d);
+      found.push([node, d]);
+    }
+    return found.sort((a, b) => a[1] - b[1] || compareNames(a[0], b[0])).map(([node]) => node);
+  }
+
   /** Every template named by the chain (supported or only an upgrade target), sorted by name. */
   nodes(): string[] {
     return [...this.names].sort(compareNames);

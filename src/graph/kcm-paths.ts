@@ -117,28 +117,47 @@ export class KcmPathSearch {
     const onPath = new Uint8Array(this.entryIds);
     let followed = 0;
 
-    const expand = (current: number, path: PathCell | undefined): void => {
-      if (visited[current]) return;
-      const list = upgrades[current];
-      if (!list) return;
-      visited[current] = 1;
-      const length = (path?.length ?? 0) + 1;
-      for (const { entry, id, target } of list) {
-        if (onPath[id]) continue;
-        if (++followed > budget) {
-          throw new PathSearchTooLargeError(`kcm's path search from ${from} follows more than ${budget.toLocaleString('en-US')} paths in this chain`);
-        }
-        const cell: PathCell = { entry, previous: path, length };
-        const kept = best[target];
-        if (!kept) order.push(target);
-        if (!kept || length > kept.length) best[target] = cell;
-        onPath[id] = 1;
-        expand(target, cell);
-        onPath[id] = 0;
-      }
-      visited[current] = 0;
+    // kcm recurses; chaingate keeps the same depth-first order on an explicit stack, since a
+    // chain can be deeper than the JavaScript call stack (a generated 10,000-release chain).
+    interface Frame {
+      node: number;
+      /** The path that arrived at `node`. */
+      path: PathCell | undefined;
+      list: IndexedEntry[];
+      next: number;
+      /** The entry that arrived here (marked on the path until the frame is done), or -1. */
+      via: number;
+    }
+    const stack: Frame[] = [];
+    const enter = (node: number, path: PathCell | undefined, via: number): boolean => {
+      const list = upgrades[node];
+      if (visited[node] || !list) return false;
+      visited[node] = 1;
+      stack.push({ node, path, list, next: 0, via });
+      return true;
     };
-    expand(start, undefined);
+    enter(start, undefined, -1);
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (frame.next >= frame.list.length) {
+        stack.pop();
+        visited[frame.node] = 0;
+        if (frame.via >= 0) onPath[frame.via] = 0;
+        continue;
+      }
+      const { entry, id, target } = frame.list[frame.next++]!;
+      if (onPath[id]) continue;
+      if (++followed > budget) {
+        throw new PathSearchTooLargeError(`kcm's path search from ${from} follows more than ${budget.toLocaleString('en-US')} paths in this chain`);
+      }
+      const length = (frame.path?.length ?? 0) + 1;
+      const cell: PathCell = { entry, previous: frame.path, length };
+      const kept = best[target];
+      if (!kept) order.push(target);
+      if (!kept || length > kept.length) best[target] = cell;
+      onPath[id] = 1;
+      if (!enter(target, cell, id)) onPath[id] = 0;
+    }
     return order.map((target) => ({ destination: this.names[target]!, last: best[target]! }));
   }
 }

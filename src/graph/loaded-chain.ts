@@ -126,6 +126,11 @@ export class LoadedChain implements BudgetedGraph {
     return this.graph.reachableUpgrades(from);
   }
 
+  /** reachableUpgrades' destinations, in its order, without building the paths. */
+  reachableDestinations(from: string): string[] {
+    return this.graph.reachableDestinations(from);
+  }
+
   /** Graph edges in a stable order, for pictures and exports. */
   edges(): Array<[string, string]> {
     return this.graph.edges();
@@ -155,7 +160,7 @@ export class LoadedChain implements BudgetedGraph {
 
   /** Every entry (upgrade target with its version) declared from `from` or from a template reachable from it. */
   entriesReachableFrom(from: string): ChainEntry[] {
-    const sources = new Set([from, ...this.reachableUpgrades(from).map((r) => r.destination)]);
+    const sources = new Set([from, ...this.reachableDestinations(from)]);
     const entries: ChainEntry[] = [];
     for (const template of this.supportedTemplates) {
       if (!sources.has(template.name)) continue;

@@ -121,9 +121,11 @@ export function simulateKcmWalk(
   pathsFrom: (template: string) => readonly KcmUpgradePath[] | undefined,
   from: DeployedState,
   target: DeployedState,
+  workBudget = KCM_WALK_WORK_BUDGET,
 ): WalkResult {
   const steps: WalkStep[] = [];
   let current = from;
+  let work = 0;
   // Each step raises the semver version and a jump lands on the target, so the walk is short;
   // the bound only guards against a bug turning into a hung request.
   for (let guard = 0; guard < 100_000; guard++) {
@@ -131,6 +133,12 @@ export function simulateKcmWalk(
     if (current.template === target.template && current.version === target.version) return { steps };
     const paths = pathsFrom(current.template);
     if (!paths) return { problem: `kcm stops: the chain does not list ${current.template}, so kcm cannot compute its upgrade paths` };
+    // Every step re-reads the paths from where it stands: a walk across a very long chain costs
+    // the square of its length, more than an admission request can wait for.
+    work += paths.length;
+    if (work > workBudget) {
+      return { problem: `kcm's walk to ${target.version} is longer than chaingate follows (over ${steps.length} steps, ${workBudget.toLocaleString('en-US')} paths read), so chaingate cannot predict it; upgrade in smaller steps` };
+    }
     const facts = new PathFactsMemo(parseSemVer(current.version), parseSemVer(target.version), target.version);
     const desiredOnPaths = paths.some((p) => facts.of(p.last).hasDesiredText);
     const upgradeAvailable = goStringLess(target.version, current.version) || desiredOnPaths;
@@ -144,6 +152,9 @@ export function simulateKcmWalk(
   }
   return { problem: 'kcm walk did not settle' };
 }
+
+/** How many upgrade paths one walk may read, over all its steps, before chaingate gives up. */
+export const KCM_WALK_WORK_BUDGET = 200_000;
 
 /** Walks remembered per chain: an upgrade wave asks the same walk of many objects. */
 const WALK_MEMO = 256;

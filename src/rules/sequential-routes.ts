@@ -28,7 +28,7 @@ export function sequentialRoutes(
   search: while (frontier.length > 0) {
     const next: typeof frontier = [];
     for (const { state, steps } of frontier) {
-      for (const { destination } of chain.reachableUpgrades(state.template)) {
+      for (const destination of chain.reachableDestinations(state.template)) {
         if (destination === current.template || routes.has(destination)) continue;
         if (++walks > budget) {
           complete = false;

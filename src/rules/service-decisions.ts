@@ -271,8 +271,13 @@ function checkSequential(
     previous = step;
   }
   if (walk.steps.length > 1) {
-    scope.warnings.push(`service ${key}: kcm will upgrade in ${walk.steps.length} steps: ${walk.steps.map(stateText).join(' -> ')}`);
+    scope.warnings.push(`service ${key}: kcm will upgrade in ${walk.steps.length} steps: ${stepsText(walk.steps)}`);
   }
   return undefined;
 }
 
+/** A walk's steps for a warning: all of a short walk; the ends of a long one, so that warnings stay short. */
+function stepsText(steps: readonly DeployedState[]): string {
+  if (steps.length <= 6) return steps.map(stateText).join(' -> ');
+  return [...steps.slice(0, 3).map(stateText), `(${steps.length - 5} more)`, ...steps.slice(-2).map(stateText)].join(' -> ');
+}
