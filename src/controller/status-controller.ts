@@ -69,7 +69,7 @@ export class StatusController {
    * API server gave the result, until the watch has delivered that version.
    */
   private readonly lastWrites = new Map<string, PendingWrite>();
-  /** Objects whose status field this process has written (by `Kind/namespace/name`). */
+  /** Objects whose status field this process has written, as the watch has shown (by `Kind/namespace/name`). */
   private readonly wroteStatus = new Set<string>();
   /** Objects whose field another writer has taken: chaingate publishes their annotation only. */
   private readonly yielded = new Set<string>();
@@ -132,7 +132,7 @@ export class StatusController {
               upsert: (object) => this.track(kind, prefix, object),
               remove: (object) => this.forget(prefix, object),
               relisted: (items) => {
-                const keep = new Set(items.map((item) => this.track(kind, prefix, item)));
+                const keep = new Set(items.map((item) => this.track(kind, prefix, item, true)));
                 for (const key of [...this.objects.keys()]) {
                   if (key.startsWith(`${prefix}/`) && !keep.has(key) && (namespace === undefined || key.startsWith(`${prefix}/${namespace}/`))) {
                     this.forgetKey(key);
@@ -179,7 +179,7 @@ export class StatusController {
     await this.queue.whenIdle();
   }
 
-  private track(kind: OwnerKind, prefix: string, object: Record<string, unknown>): string {
+  private track(kind: OwnerKind, prefix: string, object: Record<string, unknown>, listed = false): string {
     const meta = metaOf(object);
     const key = `${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${meta.name ?? ''}`;
     this.objects.set(key, { kind, object });
@@ -187,7 +187,14 @@ export class StatusController {
     // later reflects it, and a missing value there is a real change.
     const id = `${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
     const pending = this.lastWrites.get(id);
-    if (pending && pending.written !== undefined && pending.written === meta.resourceVersion) this.lastWrites.delete(id);
+    if (pending && pending.written !== undefined && pending.written === meta.resourceVersion) {
+      this.lastWrites.delete(id);
+      if (pending.target === 'status') this.wroteStatus.add(id);
+    } else if (pending && listed) {
+      // A relist (after a watch broke) may skip our write's version for good: the list is the
+      // state now, so the write is no longer awaited (re-sending an equal value changes nothing).
+      this.lastWrites.delete(id);
+    }
     const chainNamespace = this.chainNamespace(kind, meta.namespace ?? '');
     let chains: string[] = [];
     try {
@@ -286,7 +293,7 @@ export class StatusController {
     const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
     const cached = metaOf(this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${name}`)?.object);
     if (written === undefined || cached.resourceVersion !== written) this.lastWrites.set(id, { target, value, written, until: Date.now() + IN_FLIGHT_MS });
-    if (target === 'status') this.wroteStatus.add(id);
+    else if (target === 'status') this.wroteStatus.add(id);
     this.metrics.patches.inc({ kind, target });
   }
 }

@@ -140,7 +140,7 @@ describe('chaingate (2 replicas) beside a kcm status writer built from kcm v1.11
     const watch = await watchModified(cluster, rv);
     for (const name of names) await ok(cluster, ['apply', '-f', '-'], clusterDeploymentYaml(name, NS, [{ name: 'app', template: 'app-1', chain: 'later' }]));
     for (const name of names) {
-      await eventually(() => get(name), (o) => o.metadata.annotations?.[ANNOTATION] !== undefined, { what: `${name}: chaingate's annotation`, timeoutMs: 30_000 });
+      await eventually(() => get(name), (o) => o.metadata.annotations?.[ANNOTATION] !== undefined, { what: `${name}: chaingate's annotation`, timeoutMs: 60_000 });
     }
     await sleep(10_000);
     const gone = names.map((name) => watch.counts.get(name) ?? 0);
@@ -151,7 +151,7 @@ describe('chaingate (2 replicas) beside a kcm status writer built from kcm v1.11
     // The chain appears: chaingate's annotation follows, kcm recomputes on that event, then quiet.
     await ok(cluster, ['apply', '-f', '-'], chainYaml('later', NS, { 'app-1': ['app-2'], 'app-2': [] }));
     for (const name of names) {
-      await eventually(() => get(name), (o) => (o.metadata.annotations?.[ANNOTATION] ?? '').includes('app-2') && JSON.stringify(o.status?.servicesUpgradePaths ?? []).includes('app-2'), { what: `${name}: both views list app-2`, timeoutMs: 30_000 });
+      await eventually(() => get(name), (o) => (o.metadata.annotations?.[ANNOTATION] ?? '').includes('app-2') && JSON.stringify(o.status?.servicesUpgradePaths ?? []).includes('app-2'), { what: `${name}: both views list app-2`, timeoutMs: 60_000 });
     }
     await sleep(3_000);
     const settled = names.map((name) => watch.counts.get(name) ?? 0);

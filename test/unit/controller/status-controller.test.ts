@@ -238,6 +238,21 @@ describe('StatusController: yielding to a writer that undoes its write', () => {
     expect(client.patches).toHaveLength(2);
   });
 
+  it('a relist that skips the written version: the write is no longer awaited, and only a write the watch showed can be undone', async () => {
+    const controller = await startController();
+    await deliver(controller, demo({ resourceVersion: '10' }));
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus']);
+    // The watch broke; the relist shows a later version where another writer cleared the field.
+    cds().events.relisted!([demo({ resourceVersion: '900' })]);
+    await controller.whenIdle();
+    // Not held back for the in-flight timeout, and not taken as undone (the write was never seen).
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patchStatus']);
+    const written = client.lastRevision;
+    await deliver(controller, demo({ resourceVersion: written, owners: ['chaingate'], status: { servicesUpgradePaths: DEMO_PATHS } }));
+    await deliver(controller, demo({ resourceVersion: String(Number(written) + 1) }));
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patchStatus', 'patch']);
+  });
+
   it('an object that already carries the annotation (a restarted chaingate) keeps to the annotation', async () => {
     const controller = await startController();
     const stale = JSON.stringify(UNCHAINED_PATHS);
