@@ -5,9 +5,9 @@ import type { ServiceTemplateChain } from '../model/resources.ts';
 import { clusterDeploymentOwner, multiClusterServiceOwner } from '../model/deployments.ts';
 import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, SERVICE_TEMPLATES } from '../kube/client.ts';
 import { preferredVersion } from '../kube/discovery.ts';
-import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import type { ChainUser } from '../rules/chain-diff.ts';
-import { UsageError, requireReadableFile } from './command.ts';
+import { UsageError } from './command.ts';
+import { connectCluster } from './cluster-connection.ts';
 
 export interface Cluster {
   client: KcmClient;
@@ -16,18 +16,7 @@ export interface Cluster {
 }
 
 export async function connect(kubeconfig: string | undefined, context: string | undefined, namespace: string | undefined): Promise<Cluster> {
-  if (kubeconfig) requireReadableFile(kubeconfig, '--kubeconfig');
-  let kc;
-  try {
-    kc = loadKubeConfig(kubeconfig);
-  } catch (err) {
-    throw new UsageError(`${kubeconfig ? `--kubeconfig ${kubeconfig}` : 'kubeconfig'}: cannot load: ${(err as Error).message}`);
-  }
-  if (context) {
-    if (!kc.getContextObject(context)) throw new UsageError(`--context ${context}: no such context in the kubeconfig`);
-    kc.setCurrentContext(context);
-  }
-  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const { kc, contextNamespace } = connectCluster({ kubeconfig, context });
   return { client: new KcmClient(kc, await preferredVersion(kc)), namespace: namespace ?? contextNamespace ?? 'default' };
 }
 

@@ -3,6 +3,7 @@
 // context names as the default of -n. Bad flags are UsageErrors (exit 2), not stack traces.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
+import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmResource } from '../kube/client.ts';
 import { UsageError, requireReadableFile } from './command.ts';
 
 export interface ClusterConnection {
@@ -24,4 +25,29 @@ export function connectCluster(flags: { kubeconfig?: string | undefined; context
     kc.setCurrentContext(flags.context);
   }
   return { kc, contextNamespace: kc.getContextObject(kc.getCurrentContext())?.namespace || undefined };
+}
+
+const OBJECT_KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
+  clusterdeployment: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
+  clusterdeployments: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
+  cld: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
+  multiclusterservice: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
+  multiclusterservices: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
+  mcs: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
+};
+
+export interface ObjectRef {
+  resource: KcmResource;
+  kind: 'ClusterDeployment' | 'MultiClusterService';
+  name: string;
+}
+
+/** KIND/NAME as kubectl reads it (kind, plural, short name or kind.group); `what` prefixes the error. */
+export function parseObjectRef(target: string, what = ''): ObjectRef {
+  const [kindText, name, ...rest] = target.split('/');
+  const entry = OBJECT_KINDS[(kindText ?? '').toLowerCase().replace(/\.k0rdent\.mirantis\.com$/, '')];
+  if (!entry || !name || rest.length > 0) {
+    throw new UsageError(`${what}expected clusterdeployment/NAME or multiclusterservice/NAME, got ${JSON.stringify(target)}`);
+  }
+  return { ...entry, name };
 }

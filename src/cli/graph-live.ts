@@ -7,20 +7,12 @@ import { resolvedTemplateVersion } from '../model/deployments.ts';
 import { metaOf } from '../model/meta.ts';
 import { LoadedChain, compareNames } from '../graph/loaded-chain.ts';
 import type { ChainHighlight } from '../graph/render.ts';
-import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, SERVICE_TEMPLATES, type KcmResource } from '../kube/client.ts';
+import { CHAINS, KcmClient, SERVICE_TEMPLATES } from '../kube/client.ts';
 import { preferredVersion } from '../kube/discovery.ts';
-import { loadKubeConfig } from '../kube/kubeconfig.ts';
-import { UsageError, requireReadableFile } from './command.ts';
+import { UsageError } from './command.ts';
+import { connectCluster, parseObjectRef } from './cluster-connection.ts';
 import { highlightFrom } from './graph-highlights.ts';
 
-const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
-  clusterdeployment: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
-  clusterdeployments: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
-  cld: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
-  multiclusterservice: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
-  multiclusterservices: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
-  mcs: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
-};
 
 export interface LiveGraphRequest {
   target: string;
@@ -38,23 +30,9 @@ export interface LiveGraph {
 }
 
 export async function liveGraph(request: LiveGraphRequest): Promise<LiveGraph> {
-  const [kindText, name, ...rest] = request.target.split('/');
-  const entry = KINDS[(kindText ?? '').toLowerCase().replace(/\.k0rdent\.mirantis\.com$/, '')];
-  if (!entry || !name || rest.length > 0) {
-    throw new UsageError(`--object: expected clusterdeployment/NAME or multiclusterservice/NAME, got ${JSON.stringify(request.target)}`);
-  }
-  if (request.kubeconfig) requireReadableFile(request.kubeconfig, '--kubeconfig');
-  let kc;
-  try {
-    kc = loadKubeConfig(request.kubeconfig);
-  } catch (err) {
-    throw new UsageError(`${request.kubeconfig ? `--kubeconfig ${request.kubeconfig}` : 'kubeconfig'}: cannot load: ${(err as Error).message}`);
-  }
-  if (request.context) {
-    if (!kc.getContextObject(request.context)) throw new UsageError(`--context ${request.context}: no such context in the kubeconfig`);
-    kc.setCurrentContext(request.context);
-  }
-  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const entry = parseObjectRef(request.target, '--object: ');
+  const { name } = entry;
+  const { kc, contextNamespace } = connectCluster(request);
   const client = new KcmClient(kc, await preferredVersion(kc));
   const namespace = entry.kind === 'ClusterDeployment' ? (request.namespace ?? contextNamespace ?? 'default') : '';
   const object = await client.get(entry.resource, namespace, name);

@@ -6,22 +6,14 @@ import { parseChain, parseServices, MalformedObjectError } from '../model/parse.
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../rules/published-paths.ts';
-import { CHAINS, CLUSTER_DEPLOYMENTS, KcmClient, MULTI_CLUSTER_SERVICES, type KcmResource } from '../kube/client.ts';
+import { CHAINS, KcmClient } from '../kube/client.ts';
 import { preferredVersion } from '../kube/discovery.ts';
 import { CALL_TIMEOUT_MS, withTimeout } from '../kube/timeouts.ts';
 import { CLUSTER_DEPLOYMENT_CRD, upgradeItemShapeOfCrd } from '../kube/kcm-generation.ts';
 import { UsageError } from './command.ts';
-import { connectCluster } from './cluster-connection.ts';
+import { connectCluster, parseObjectRef } from './cluster-connection.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../rules/status-writer.ts';
 
-const KINDS: Record<string, { resource: KcmResource; kind: 'ClusterDeployment' | 'MultiClusterService' }> = {
-  clusterdeployment: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
-  clusterdeployments: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
-  cld: { resource: CLUSTER_DEPLOYMENTS, kind: 'ClusterDeployment' },
-  multiclusterservice: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
-  multiclusterservices: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
-  mcs: { resource: MULTI_CLUSTER_SERVICES, kind: 'MultiClusterService' },
-};
 
 export interface LivePathsRequest {
   target: string;
@@ -41,11 +33,8 @@ export interface LivePathsResult {
 }
 
 export async function livePaths(request: LivePathsRequest): Promise<LivePathsResult> {
-  const [kindText, name, ...rest] = request.target.split('/');
-  const entry = KINDS[(kindText ?? '').toLowerCase().replace(/\.k0rdent\.mirantis\.com$/, '')];
-  if (!entry || !name || rest.length > 0) {
-    throw new UsageError(`expected clusterdeployment/NAME or multiclusterservice/NAME, got ${JSON.stringify(request.target)}`);
-  }
+  const entry = parseObjectRef(request.target);
+  const { name } = entry;
   const { kc, contextNamespace } = connectCluster(request);
   const client = new KcmClient(kc, await preferredVersion(kc));
   const namespace = entry.kind === 'ClusterDeployment' ? (request.namespace ?? contextNamespace ?? 'default') : '';
