@@ -425,7 +425,7 @@ function probe(url: string, tls: { ca?: string; cert?: string; key?: string }, a
 }
 
 /** Ports the OS reports free right now (the envtest approach; a small race is accepted). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

@@ -3,12 +3,11 @@
 // while the API server sends them a steady stream of admission requests. Not one may fail.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { X509Certificate, createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { connect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AdmissionregistrationV1Api, CoreV1Api, CustomObjectsApi, type V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { freePorts, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok } from '../support/webhook.ts';
 import { loadKubeConfig } from '../../src/kube/kubeconfig.ts';
@@ -57,15 +56,6 @@ function servedCertificate(url: string): Promise<X509Certificate> {
   });
 }
 
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  })));
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 
 const decode = (value: string | undefined) => (value ? Buffer.from(value, 'base64').toString('utf8') : '');

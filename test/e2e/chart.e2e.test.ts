@@ -5,10 +5,9 @@
 // installed with webhook.url pointing at it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureTools, repoRoot, run, startControlPlane, type CommandResult, type ControlPlane } from '../cluster/control-plane.ts';
+import { ensureTools, freePorts, repoRoot, run, startControlPlane, type CommandResult, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { ok, refused } from '../support/webhook.ts';
 import { eventually as poll, chainYaml, kcmCrds, clusterDeploymentYaml, routeItem } from '../support/manifests.ts';
@@ -38,16 +37,7 @@ async function serviceAccountKubeconfig(cluster: ControlPlane, dir: string): Pro
   return file;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+const freePort = async (): Promise<number> => (await freePorts(1))[0]!;
 
 function must(result: CommandResult, what: string): string {
   if (result.code !== 0) throw new Error(`${what} failed (${result.code}):\n${result.stderr}${result.stdout}`);

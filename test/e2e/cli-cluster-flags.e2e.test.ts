@@ -2,33 +2,19 @@
 // v1.11.4 CRDs): --kubeconfig and $KUBECONFIG, --context, the context's namespace as the
 // default of -n (-n wins), with -o over what it reads.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { repoRoot, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { ok } from '../support/webhook.ts';
 import { clusterDeploymentYaml } from '../support/manifests.ts';
 import { kcmCrds } from '../kcm/crds.ts';
+import { runCliProcess } from '../support/cli-run.ts';
 
 const NS = 'team-a';
-const MAIN = join(repoRoot, 'src', 'cli', 'main.ts');
 
-async function chaingate(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
-}
+const chaingate = (args: string[], env: Record<string, string> = {}) => runCliProcess(args, env);
 
 const v = (minor: number, patch: number) => `{name: ingress-nginx-4-${minor}-${patch}, version: "4.${minor}.${patch}"}`;
 const CHAIN = `apiVersion: k0rdent.mirantis.com/v1beta1

@@ -2,32 +2,16 @@
 // v1.11.4 CRDs): the chains the object's services name are read through the kubeconfig and
 // drawn with each service's current template, what it reaches and each policy's routes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { repoRoot, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { ok } from '../support/webhook.ts';
 import { clusterDeploymentYaml } from '../support/manifests.ts';
 import { kcmCrds } from '../kcm/crds.ts';
+import { runCliProcess } from '../support/cli-run.ts';
 
 const NS = 'team-a';
-const MAIN = join(repoRoot, 'src', 'cli', 'main.ts');
 
 /** The CLI as a user runs it: a child process, only this cluster in reach. */
-async function chaingate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [MAIN, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' },
-      timeout: 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
-}
+const chaingate = (args: string[]) => runCliProcess(args);
 
 const v = (minor: number, patch: number) => `{name: ingress-nginx-4-${minor}-${patch}, version: "4.${minor}.${patch}"}`;
 // 4-11-3 -> {4-11-5, 4-12-3}, 4-11-5 -> 4-12-3, 4-12-3 -> 4-13-0: kcm walks to 4-12-3 through 4.11.5.

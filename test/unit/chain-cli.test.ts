@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { main } from '../../src/cli/commands.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/chain-generate/', import.meta.url));
 
@@ -16,12 +16,7 @@ interface Run {
   stderr: string;
 }
 
-async function cli(args: string[], stdin?: string): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), ...(stdin !== undefined ? { stdin: () => stdin } : {}) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
+const cli = (args: string[], stdin?: string): Promise<Run> => runCli(args, stdin);
 
 let dir: string;
 const write = (name: string, text: string) => {

@@ -7,21 +7,16 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { generate } from 'selfsigned';
-import { main } from '../../src/cli/commands.ts';
 import { jsonpathTemplate, toRfc9535 } from '../../src/cli/output.ts';
 import { UsageError } from '../../src/cli/command.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 const CHAINS = join(EXAMPLES, 'chains');
 const object = (name: string) => join(EXAMPLES, 'objects', `${name}.yaml`);
 const PATHS = ['paths', '--chains', CHAINS, '-f', object('clusterdeployment')];
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
+const cli = (...args: string[]) => runCli(args);
 
 let dir: string;
 let ca: string;

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { COMMANDS, main } from '../../src/cli/commands.ts';
+import { COMMANDS } from '../../src/cli/commands.ts';
 import { chainYaml } from '../support/builders.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url));
 const CHAINS = join(EXAMPLES, 'chains');
@@ -18,12 +19,7 @@ interface Run {
   stderr: string;
 }
 
-async function cli(...args: string[]): Promise<Run> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, { stdout: (t) => out.push(t), stderr: (t) => err.push(t) });
-  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-}
+const cli = (...args: string[]): Promise<Run> => runCli(args);
 
 let dir: string;
 const write = (name: string, text: string) => {
@@ -481,12 +477,7 @@ describe('chaingate usage', () => {
 });
 
 describe('CLI edges', () => {
-  const withStdin = async (stdin: string, ...args: string[]): Promise<Run> => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await main(args, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), stdin: () => stdin });
-    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
-  };
+  const withStdin = (stdin: string, ...args: string[]): Promise<Run> => runCli(args, stdin);
   const usage = (run: Run, message: string) => {
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
