@@ -3,7 +3,9 @@
 // context names as the default of -n. Bad flags are UsageErrors (exit 2), not stack traces.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/kubeconfig.ts';
-import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmResource } from '../kube/client.ts';
+import { CLUSTER_DEPLOYMENTS, MULTI_CLUSTER_SERVICES, type KcmClient, type KcmResource } from '../kube/client.ts';
+import { MalformedObjectError, parseServices } from '../model/parse.ts';
+import type { Service } from '../model/resources.ts';
 import { UsageError, requireReadableFile } from './command.ts';
 
 export interface ClusterConnection {
@@ -50,4 +52,21 @@ export function parseObjectRef(target: string, what = ''): ObjectRef {
     throw new UsageError(`${what}expected clusterdeployment/NAME or multiclusterservice/NAME, got ${JSON.stringify(target)}`);
   }
   return { ...entry, name };
+}
+
+/** The object `ref` names in `namespace` ('' for a MultiClusterService); a UsageError when it is not there. */
+export async function readObject(client: KcmClient, ref: ObjectRef, namespace: string): Promise<Record<string, unknown>> {
+  const object = (await client.get(ref.resource, namespace, ref.name)) as Record<string, unknown> | undefined;
+  if (!object) throw new UsageError(`${ref.kind} ${namespace ? `${namespace}/` : ''}${ref.name} not found`);
+  return object;
+}
+
+/** The object's services; malformed ones are a UsageError naming the object. */
+export function servicesOf(ref: ObjectRef, object: unknown): Service[] {
+  try {
+    return parseServices(object);
+  } catch (err) {
+    if (err instanceof MalformedObjectError) throw new UsageError(`${ref.kind} ${ref.name}: ${err.message}`);
+    throw err;
+  }
 }

@@ -2,7 +2,7 @@
 // read through the kubeconfig as `chaingate paths KIND/NAME` does, each service's current
 // template highlighted with what it can reach.
 import { chainNamespaceOf, DEFAULT_SERVICE_NAMESPACE } from '../model/resources.ts';
-import { parseChain, parseServices, MalformedObjectError } from '../model/parse.ts';
+import { parseChain } from '../model/parse.ts';
 import { resolvedTemplateVersion } from '../model/deployments.ts';
 import { metaOf } from '../model/meta.ts';
 import { LoadedChain, compareNames } from '../graph/loaded-chain.ts';
@@ -10,7 +10,7 @@ import type { ChainHighlight } from '../graph/render.ts';
 import { CHAINS, KcmClient, SERVICE_TEMPLATES } from '../kube/client.ts';
 import { preferredVersion } from '../kube/discovery.ts';
 import { UsageError } from './command.ts';
-import { connectCluster, parseObjectRef } from './cluster-connection.ts';
+import { connectCluster, parseObjectRef, readObject, servicesOf } from './cluster-connection.ts';
 import { highlightFrom } from './graph-highlights.ts';
 
 
@@ -35,15 +35,8 @@ export async function liveGraph(request: LiveGraphRequest): Promise<LiveGraph> {
   const { kc, contextNamespace } = connectCluster(request);
   const client = new KcmClient(kc, await preferredVersion(kc));
   const namespace = entry.kind === 'ClusterDeployment' ? (request.namespace ?? contextNamespace ?? 'default') : '';
-  const object = await client.get(entry.resource, namespace, name);
-  if (!object) throw new UsageError(`${entry.kind} ${namespace ? `${namespace}/` : ''}${name} not found`);
-  let services;
-  try {
-    services = parseServices(object);
-  } catch (err) {
-    if (err instanceof MalformedObjectError) throw new UsageError(`${entry.kind} ${name}: ${err.message}`);
-    throw err;
-  }
+  const object = await readObject(client, entry, namespace);
+  const services = servicesOf(entry, object);
   const chainNamespace = chainNamespaceOf(entry.kind, namespace, request.systemNamespace);
   const versions = new Map<string, string>();
   try {

@@ -2,7 +2,7 @@
 // nothing is published yet, the same computation over the cluster's chains.
 import { chainNamespaceOf } from '../model/resources.ts';
 import { metaOf } from '../model/meta.ts';
-import { parseChain, parseServices, MalformedObjectError } from '../model/parse.ts';
+import { parseChain } from '../model/parse.ts';
 import { ChainRegistry } from '../graph/chain-registry.ts';
 import { ApiextensionsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { computeUpgradePaths, type ServiceUpgradePaths, type UpgradeItemShape } from '../rules/published-paths.ts';
@@ -10,8 +10,7 @@ import { CHAINS, KcmClient } from '../kube/client.ts';
 import { preferredVersion } from '../kube/discovery.ts';
 import { CALL_TIMEOUT_MS, withTimeout } from '../kube/timeouts.ts';
 import { CLUSTER_DEPLOYMENT_CRD, upgradeItemShapeOfCrd } from '../kube/kcm-generation.ts';
-import { UsageError } from './command.ts';
-import { connectCluster, parseObjectRef } from './cluster-connection.ts';
+import { connectCluster, parseObjectRef, readObject, servicesOf } from './cluster-connection.ts';
 import { UPGRADE_PATHS_ANNOTATION } from '../rules/status-writer.ts';
 
 
@@ -34,12 +33,10 @@ export interface LivePathsResult {
 
 export async function livePaths(request: LivePathsRequest): Promise<LivePathsResult> {
   const entry = parseObjectRef(request.target);
-  const { name } = entry;
   const { kc, contextNamespace } = connectCluster(request);
   const client = new KcmClient(kc, await preferredVersion(kc));
   const namespace = entry.kind === 'ClusterDeployment' ? (request.namespace ?? contextNamespace ?? 'default') : '';
-  const object = (await client.get(entry.resource, namespace, name)) as Record<string, unknown> | undefined;
-  if (!object) throw new UsageError(`${entry.kind} ${namespace ? `${namespace}/` : ''}${name} not found`);
+  const object = await readObject(client, entry, namespace);
 
   const published = (object.status as { servicesUpgradePaths?: unknown } | undefined)?.servicesUpgradePaths;
   // Where another writer (kcm v1.6+) owns the status, chaingate's view is its annotation.
@@ -55,13 +52,7 @@ export async function livePaths(request: LivePathsRequest): Promise<LivePathsRes
   }
   if (Array.isArray(published)) return { paths: published as ServiceUpgradePaths[], source: 'published', problems: [], disagreements: [] };
 
-  let services;
-  try {
-    services = parseServices(object);
-  } catch (err) {
-    if (err instanceof MalformedObjectError) throw new UsageError(`${entry.kind} ${name}: ${err.message}`);
-    throw err;
-  }
+  const services = servicesOf(entry, object);
   const chainNamespace = chainNamespaceOf(entry.kind, namespace, request.systemNamespace);
   const chains = new ChainRegistry();
   for (const item of (await client.list(CHAINS, chainNamespace)).items) {
