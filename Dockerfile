@@ -3,8 +3,13 @@
 # (no shell, no package manager) and holds only package.json, production node_modules, dist/ and
 # the example chains. Build from the repository root: docker build -t chaingate:0.1.0 .
 
+# The base images, as build arguments so that a build without Docker Hub or gcr.io can substitute
+# local stand-ins (test/node/image.ts); the defaults are the public images.
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
 # ---- build ---------------------------------------------------------------------------------
-FROM node:24-bookworm-slim AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /app
 ENV NODE_ENV=development npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
@@ -30,7 +35,7 @@ RUN npm prune --omit=dev --ignore-scripts && find node_modules -depth -type d -e
 
 # ---- runtime -------------------------------------------------------------------------------
 # debian12 like the build stage (same glibc); :nonroot runs as uid/gid 65532.
-FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
+FROM ${RUNTIME_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
 

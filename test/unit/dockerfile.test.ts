@@ -5,18 +5,27 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from '../cluster/control-plane.ts';
-import { parseDockerfile, type Stage } from '../support/dockerfile.ts';
+import { globalArgs, parseDockerfile, type Stage } from '../support/dockerfile.ts';
 import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { RUNTIME_FLAGS } from '../support/chaingate-process.ts';
 
-const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const dockerfileText = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+const dockerfile = parseDockerfile(dockerfileText);
 const [build, runtime] = dockerfile as [Stage, Stage];
 const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.keyword === keyword);
 const execForm = (args: string) => JSON.parse(args) as string[];
 
 describe('Dockerfile', () => {
-  it('has a Node 24 build stage and a distroless Node 24 runtime stage', () => {
+  it('has a Node 24 build stage and a distroless Node 24 runtime stage, both base images build arguments', () => {
     expect(dockerfile).toHaveLength(2);
+    // Declared before the first FROM, defaulting to the public images (a build without them
+    // passes local stand-ins: test/node/image.ts).
+    expect(globalArgs(dockerfileText)).toEqual({
+      BUILD_IMAGE: 'node:24-bookworm-slim',
+      RUNTIME_IMAGE: 'gcr.io/distroless/nodejs24-debian12:nonroot',
+    });
+    expect(build.from).toBe('${BUILD_IMAGE}');
+    expect(runtime.from).toBe('${RUNTIME_IMAGE}');
     expect(build.image).toMatch(/^(docker\.io\/(library\/)?)?node:24[.\w-]*-(bookworm-slim|alpine[\d.]*)$/);
     expect(build.name).toBe('build');
     expect(runtime.image).toBe('gcr.io/distroless/nodejs24-debian12:nonroot');
