@@ -145,7 +145,17 @@ async function unzip(zip: string, into: string): Promise<void> {
 // Control plane
 
 /** Starts etcd and kube-apiserver on free loopback ports; optionally installs the CRDs in `crdDir`. */
-export async function startControlPlane(opts: { crdDir?: string; extraApiserverArgs?: string[] } = {}): Promise<ControlPlane> {
+export async function startControlPlane(opts: {
+  crdDir?: string;
+  extraApiserverArgs?: string[];
+  /**
+   * The address kube-apiserver binds, advertises and is reached at (default 127.0.0.1). A node's
+   * pods cannot reach the host's loopback, so test/node gives an address it created on its own
+   * interface; the serving certificate names it and the `kubernetes` Service's first ClusterIP.
+   */
+  address?: string;
+} = {}): Promise<ControlPlane> {
+  const address = opts.address ?? '127.0.0.1';
   const [bins, tools] = await Promise.all([ensureBinaries(), ensureTools()]);
   const dir = await mkdtemp(join(tmpdir(), 'chaingate-cp-'));
   const forget = onProcessExit(() => rmSync(dir, { recursive: true, force: true }));
@@ -162,9 +172,9 @@ export async function startControlPlane(opts: { crdDir?: string; extraApiserverA
   };
 
   try {
-    const pki = await generatePki(dir);
+    const pki = await generatePki(dir, address);
     const [etcdClientPort, etcdPeerPort, securePort] = (await freePorts(3)) as [number, number, number];
-    const server = `https://127.0.0.1:${securePort}`;
+    const server = `https://${address}:${securePort}`;
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
 
     const startEtcd = async (): Promise<void> => {
@@ -175,7 +185,7 @@ export async function startControlPlane(opts: { crdDir?: string; extraApiserverA
     };
     await startEtcd();
 
-    const apiserverArgs = [...kubeApiserverArgs(pki, etcdUrl, securePort, server), ...(opts.extraApiserverArgs ?? [])];
+    const apiserverArgs = [...kubeApiserverArgs(pki, etcdUrl, securePort, server, address), ...(opts.extraApiserverArgs ?? [])];
     const startApiserver = async (): Promise<void> => {
       apiserver = launch('kube-apiserver', bins.apiserver, apiserverArgs, dir);
       await waitReady(apiserver, () => probe(`${server}/readyz`, pki.clientTls, () => true));
@@ -241,11 +251,11 @@ function etcdArgs(dir: string, clientPort: number, peerPort: number): string[] {
   ];
 }
 
-function kubeApiserverArgs(pki: Pki, etcdUrl: string, securePort: number, server: string): string[] {
+function kubeApiserverArgs(pki: Pki, etcdUrl: string, securePort: number, server: string, address: string): string[] {
   return [
     `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
     `--secure-port=${securePort}`,
     `--cert-dir=${join(pki.dir, 'apiserver')}`,
     `--tls-cert-file=${pki.servingCert}`,
@@ -291,7 +301,7 @@ interface Pki {
   clientTls: { ca: string; cert: string; key: string };
 }
 
-async function generatePki(parent: string): Promise<Pki> {
+async function generatePki(parent: string, address: string): Promise<Pki> {
   const dir = join(parent, 'pki');
   await mkdir(dir, { recursive: true });
   const f = (name: string): string => join(dir, name);
@@ -302,7 +312,9 @@ async function generatePki(parent: string): Promise<Pki> {
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   await Promise.all([
     issue(dir, 'serving', '/CN=kube-apiserver',
-      ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'extendedKeyUsage=serverAuth']),
+      // 10.0.0.1 and kubernetes.default.svc: how pods reach it (--service-cluster-ip-range below).
+      [`subjectAltName=IP:${address},IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local`,
+        'extendedKeyUsage=serverAuth']),
     issue(dir, 'admin', '/O=system:masters/CN=admin', ['extendedKeyUsage=clientAuth']),
     openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', f('sa.key')])
       .then(() => openssl(['pkey', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')])),

@@ -1,55 +1,16 @@
 // Runs README's examples as a user would: curl and the CLI against an offline chaingate,
 // and the kubectl walk-through against a real kube-apiserver with chaingate registered.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureTools, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { startChaingate, type ChaingateProcess } from '../support/chaingate-process.ts';
 import { registerWebhook } from '../support/webhook.ts';
-import { expectsFailure, missingLines, readmeSteps, type ReadmeStep } from '../support/readme-steps.ts';
+import { expectsFailure, readmeSteps } from '../support/readme-steps.ts';
+import { chaingateWrapper, runStep, type Shell } from '../support/readme-shell.ts';
 import { kcmCrds } from '../kcm/crds.ts';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
 const crds = kcmCrds('v1.11.4');
-
-interface Shell {
-  env: NodeJS.ProcessEnv;
-  rewrite(command: string): string;
-}
-
-/** Runs a README command; its output is stdout and stderr in the order written, as a terminal shows them. */
-function runShell(shell: Shell, command: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile('bash', ['-c', `exec 2>&1\n${shell.rewrite(command)}`], { cwd: repo, env: shell.env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, output: `${stdout}\n${stderr}` });
-    });
-  });
-}
-
-/** Reads may race the controller and the watch; they are retried for a while. */
-async function runStep(shell: Shell, step: ReadmeStep) {
-  const retriable = /^(kubectl get|chaingate paths)/.test(step.command);
-  const deadline = Date.now() + (retriable ? 20_000 : 0);
-  for (;;) {
-    const result = await runShell(shell, step.command);
-    const missing = missingLines(step, result.output);
-    if ((missing.length === 0 && (result.code !== 0) === expectsFailure(step)) || Date.now() >= deadline) return { ...result, missing };
-    await sleep(250);
-  }
-}
-
-function chaingateWrapper(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'chaingate-bin-'));
-  const script = join(dir, 'chaingate');
-  writeFileSync(script, `#!/bin/sh\nexec "${process.execPath}" "${join(repo, 'src/cli/main.ts')}" "$@"\n`);
-  chmodSync(script, 0o755);
-  return dir;
-}
 
 function rewriteFor(chaingate: ChaingateProcess) {
   const admission = new URL(chaingate.admissionUrl);
