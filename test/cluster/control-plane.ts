@@ -185,7 +185,11 @@ export async function startControlPlane(opts: {
     };
     await startEtcd();
 
-    const apiserverArgs = [...kubeApiserverArgs(pki, etcdUrl, securePort, server, address), ...(opts.extraApiserverArgs ?? [])];
+    // An extra flag replaces the default of the same name (list flags would otherwise add up).
+    const extra = opts.extraApiserverArgs ?? [];
+    const flagName = (arg: string): string => arg.split('=')[0]!;
+    const overridden = new Set(extra.map(flagName));
+    const apiserverArgs = [...kubeApiserverArgs(pki, etcdUrl, securePort, server, address).filter((a) => !overridden.has(flagName(a))), ...extra];
     const startApiserver = async (): Promise<void> => {
       apiserver = launch('kube-apiserver', bins.apiserver, apiserverArgs, dir);
       await waitReady(apiserver, () => probe(`${server}/readyz`, pki.clientTls, () => true));

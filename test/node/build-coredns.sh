@@ -9,7 +9,33 @@ set -euo pipefail
 COREDNS_VERSION="${CHAINGATE_COREDNS_VERSION:-v1.14.7}"
 CACHE="${CHAINGATE_CACHE:-$HOME/.cache/chaingate}"
 BIN="$CACHE/bin"
-OUT="$BIN/coredns-$COREDNS_VERSION"
+# The program, plugins included: its hash is part of the cached binary's name.
+MAIN_GO=$(cat <<'GO'
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/template"
+)
+
+// Order matters: it is the order plugins see a query in (CoreDNS's plugin.cfg order).
+var directives = []string{"bind", "log", "errors", "health", "ready", "kubernetes", "template"}
+
+func main() {
+	dnsserver.Directives = directives
+	coremain.Run()
+}
+GO
+)
+OUT="$BIN/coredns-$COREDNS_VERSION-$(printf '%s' "$MAIN_GO" | sha256sum | cut -c1-12)"
 mkdir -p "$BIN"
 if command -v flock >/dev/null 2>&1; then
   exec 9>"$BIN/.build-coredns.lock"
@@ -24,29 +50,7 @@ if [ ! -x "$OUT" ]; then
   cd "$work"
   go mod init chaingate.local/coredns-build >/dev/null 2>&1
   go mod edit -require="github.com/coredns/coredns@$COREDNS_VERSION"
-  cat > main.go <<'GO'
-package main
-
-import (
-	"github.com/coredns/coredns/core/dnsserver"
-	"github.com/coredns/coredns/coremain"
-
-	_ "github.com/coredns/coredns/plugin/errors"
-	_ "github.com/coredns/coredns/plugin/health"
-	_ "github.com/coredns/coredns/plugin/kubernetes"
-	_ "github.com/coredns/coredns/plugin/log"
-	_ "github.com/coredns/coredns/plugin/ready"
-	_ "github.com/coredns/coredns/plugin/template"
-)
-
-// Order matters: it is the order plugins see a query in (CoreDNS's plugin.cfg order).
-var directives = []string{"log", "errors", "health", "ready", "kubernetes", "template"}
-
-func main() {
-	dnsserver.Directives = directives
-	coremain.Run()
-}
-GO
+  printf "%s" "$MAIN_GO" > main.go
   go mod tidy >&2
   go build -trimpath -ldflags "-s -w" -o "$OUT.tmp" .
   mv "$OUT.tmp" "$OUT"

@@ -3,7 +3,7 @@
 // kube-scheduler, a kubelet on Debian's containerd and runc, kube-proxy in iptables mode, and the
 // CNI bridge + host-local + loopback plugins.
 //
-// Addresses: the node's address lives on a dummy interface this module creates, pods get
+// Addresses: the node's address lives on an interface this module creates, pods get
 // addresses on a bridge it creates; nothing else is ever contacted. Teardown deletes the pods
 // first, then stops every process it started by pid, unmounts what the kubelet and containerd
 // mounted, removes kube-proxy's iptables chains, the interfaces, the IPAM state and the cgroups
@@ -23,13 +23,14 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { buildah } from './image.ts';
 import { cacheDir, ensureBinaries, ensureTools, freePorts, run, startControlPlane, type CommandResult, type ControlPlane } from '../cluster/control-plane.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Fixed names and ranges: one node at a time on a machine (startNode refuses a second). */
 export const NODE_NETWORK = {
-  /** Dummy interface holding the node's address (the API server binds it too). */
+  /** Port-less bridge holding the node's address (the API server binds it too). */
   nodeInterface: 'cg-node0',
   nodeIp: '10.223.0.1',
   /** The CNI bridge; pods get 10.223.1.x, its gateway is 10.223.1.1. */
@@ -141,6 +142,7 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
     await removeLeftoverContainers(ctr, containerdSock, log);
     await terminate(byName('containerd'));
     await run(bins.proxy, ['--cleanup']).catch(() => undefined);
+    await removeKubeChains();
     await unmountUnder(dir);
     await removeCgroupsOf(dir);
     await run('ip', ['link', 'delete', NODE_NETWORK.bridge]).catch(() => undefined);
@@ -157,8 +159,9 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
   });
 
   try {
-    log('network: dummy interface, bridge, ip_forward');
-    await ip(['link', 'add', NODE_NETWORK.nodeInterface, 'type', 'dummy']);
+    log('network: node interface, ip_forward');
+    // A bridge with no ports, not a dummy link: this kernel has no dummy driver.
+    await ip(['link', 'add', NODE_NETWORK.nodeInterface, 'type', 'bridge']);
     await ip(['addr', 'add', `${NODE_NETWORK.nodeIp}/32`, 'dev', NODE_NETWORK.nodeInterface]);
     await ip(['link', 'set', NODE_NETWORK.nodeInterface, 'up']);
     ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
@@ -172,6 +175,8 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
         // Pods get service-account tokens now that kube-controller-manager creates the accounts.
         '--disable-admission-plugins=',
         `--service-cluster-ip-range=${NODE_NETWORK.serviceCidr}`,
+        // logs and exec: reach the kubelet at the node's address, not its name (no DNS has it).
+        '--kubelet-preferred-address-types=InternalIP',
       ],
     });
     const pki = join(cp.dir, 'pki');
@@ -180,6 +185,7 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
     log('cluster DNS (CoreDNS on the node address)');
     await writeFile(join(dir, 'Corefile'), corefile(cp.kubeconfig, dnsHealth));
     procs.push(launch('coredns', bins.coredns, ['-conf', join(dir, 'Corefile')], dir));
+    await waitFor(procs.at(-1)!, async () => (await fetch(`http://127.0.0.1:${dnsHealth}/health`).catch(() => undefined))?.ok === true);
 
     log('containerd');
     await writeContainerdConfig(dir);
@@ -389,7 +395,7 @@ export function ensurePauseImage(): Promise<{ archive: string }> {
       const bin = join(work, 'pause');
       const built = await runIn(join(here, 'pause'), 'go', ['build', '-trimpath', '-ldflags=-s -w', '-o', bin, 'main.go'], { CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GO111MODULE: 'off' });
       if (built.code !== 0) throw new Error(`building the pause binary failed: ${built.stderr}`);
-      const from = await run('buildah', ['from', 'scratch']);
+      const from = await buildah(['from', 'scratch']);
       if (from.code !== 0) throw new Error(`buildah from scratch failed: ${from.stderr}`);
       const container = from.stdout.trim();
       try {
@@ -398,15 +404,15 @@ export function ensurePauseImage(): Promise<{ archive: string }> {
           ['config', '--entrypoint', '["/pause"]', '--user', '65535:65535', container],
           ['commit', '--rm', container, PAUSE_IMAGE],
         ]) {
-          const r = await run('buildah', args);
+          const r = await buildah(args);
           if (r.code !== 0) throw new Error(`buildah ${args[0]} failed: ${r.stderr}`);
         }
       } catch (err) {
-        await run('buildah', ['rm', container]);
+        await buildah(['rm', container]);
         throw err;
       }
       const tmp = `${dest}.tmp-${process.pid}`;
-      const pushed = await run('buildah', ['push', PAUSE_IMAGE, `oci-archive:${tmp}:${PAUSE_IMAGE}`]);
+      const pushed = await buildah(['push', PAUSE_IMAGE, `oci-archive:${tmp}:${PAUSE_IMAGE}`]);
       if (pushed.code !== 0) throw new Error(`buildah push of the pause image failed: ${pushed.stderr}`);
       await run('mv', [tmp, dest]);
       return { archive: dest };
@@ -447,6 +453,7 @@ export async function cleanUpAbandonedNode(state: { dir: string; pids: number[] 
   if (containerdPid) killPid(containerdPid);
   const bins = await ensureNodeBinaries();
   await run(bins.proxy, ['--cleanup']).catch(() => undefined);
+  await removeKubeChains();
   await unmountUnder(state.dir);
   await removeCgroupsOf(state.dir);
   await run('ip', ['link', 'delete', NODE_NETWORK.bridge]).catch(() => undefined);
@@ -506,6 +513,35 @@ function processesWithArgument(arg: string): number[] {
   return pids;
 }
 
+/**
+ * Removes the KUBE-* chains and the rules jumping to them, in every table, for IPv4 and IPv6.
+ * kube-proxy --cleanup removes its service chains but leaves its canary, and the kubelet's
+ * KUBE-FIREWALL and KUBE-MARK-MASQ stay: only a kubelet or kube-proxy makes KUBE-* chains, and
+ * only this node runs them on this machine, so every one is ours.
+ */
+export async function removeKubeChains(): Promise<void> {
+  for (const [save, tool] of [['iptables-save', 'iptables'], ['ip6tables-save', 'ip6tables']] as const) {
+    const dump = await run(save, []).catch(() => undefined);
+    if (!dump || dump.code !== 0) continue;
+    let table = '';
+    const jumps: Array<[string, string]> = [];
+    const chains: Array<[string, string]> = [];
+    for (const line of dump.stdout.split('\n')) {
+      if (line.startsWith('*')) table = line.slice(1);
+      else if (line.startsWith(':KUBE-')) chains.push([table, line.slice(1).split(' ')[0]!]);
+      else if (line.startsWith('-A ') && / -j KUBE-/.test(line) && !line.startsWith('-A KUBE-')) jumps.push([table, line.slice(3)]);
+    }
+    for (const [t, rule] of jumps) await run(tool, ['-t', t, '-D', ...splitRule(rule)]);
+    for (const [t, chain] of chains) await run(tool, ['-t', t, '-F', chain]);
+    for (const [t, chain] of chains) await run(tool, ['-t', t, '-X', chain]);
+  }
+}
+
+/** iptables-save's rule syntax back into arguments (quoted comments stay one argument). */
+function splitRule(rule: string): string[] {
+  return [...rule.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
 /** Every mount below `dir` (pod volumes, container root filesystems, shm, netns), deepest first. */
 export function mountsUnder(dir: string): string[] {
   const mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -521,22 +557,25 @@ async function unmountUnder(dir: string): Promise<void> {
   }
 }
 
-/** Cgroups runc made for this node's pods (named by their sandbox and container ids) are removed with them; any left are empty dirs under a pod's path. */
+/**
+ * The cgroups runc made for this node's containers: with cgroupfs and no QoS cgroups, containerd
+ * puts them under /k8s.io/<id> in every v1 hierarchy. runc removes a container's own cgroup
+ * when it is deleted; the k8s.io parents stay, and go here (only empty ones can be removed).
+ */
 async function removeCgroupsOf(dir: string): Promise<void> {
   void dir;
-  for (const path of podCgroups()) await run('rmdir', [path]);
+  for (const path of [...podCgroups(), ...cgroupParents()]) await run('rmdir', [path]);
 }
 
-/** Directories the kubelet's pods use in the cgroup v1 hierarchies (cgroupsPerQOS off: /k8s.io/...). */
+/** Pod and container cgroups left under /k8s.io in any hierarchy. */
 export function podCgroups(): string[] {
-  const found: string[] = [];
+  return cgroupParents().flatMap((base) => safeReaddir(base).filter((id) => /^[0-9a-f]{64}$/.test(id)).map((id) => join(base, id)));
+}
+
+/** The /k8s.io cgroup of each v1 hierarchy that has one. */
+export function cgroupParents(): string[] {
   const root = '/sys/fs/cgroup';
-  for (const controller of safeReaddir(root)) {
-    const base = join(root, controller, 'k8s.io');
-    if (!existsSync(base)) continue;
-    for (const id of safeReaddir(base)) found.push(join(base, id));
-  }
-  return found;
+  return safeReaddir(root).map((controller) => join(root, controller, 'k8s.io')).filter((p) => existsSync(p));
 }
 
 function safeReaddir(dir: string): string[] {
