@@ -176,6 +176,91 @@ describe.skipIf(unsupported)('chaingate as real pods on a node', () => {
     expect({ failed: stats.failed, wrong: stats.wrong }).toEqual({ failed: 0, wrong: 0 });
   });
 
+  /** Runs `act` under steady admission load; returns the totals once two replicas serve again. */
+  async function underLoad(what: string, prefix: string, act: () => Promise<void>): Promise<ApiLoadStats> {
+    const cases = await loadCases(prefix);
+    const load = startApiLoad({ server: node.cp.server, tls: clientTls(), cases, concurrency: 4, intervalMs: 20, maxMs: 600_000 });
+    await new Promise((r) => setTimeout(r, 2_000));
+    await act();
+    await waitUntil(async () => {
+      const now = (await pods()).filter((p) => !p.metadata.deletionTimestamp);
+      return now.length === 2 && now.every((p) => p.status.containerStatuses?.[0]?.ready);
+    }, 180_000);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const stats = await load.stop();
+    report(what, stats);
+    return stats;
+  }
+
+  it('keeps every admission answered while a pod is deleted', async () => {
+    const [victim] = await pods();
+    const stats = await underLoad('kubectl delete pod', 'delete', async () => {
+      await kubectl(['delete', 'pod', '-n', NAMESPACE, victim!.metadata.name, '--wait=false']);
+    });
+    expect(stats.sent).toBeGreaterThan(50);
+    expect(stats.samples, 'failed or wrong answers').toEqual([]);
+    expect({ failed: stats.failed, wrong: stats.wrong }).toEqual({ failed: 0, wrong: 0 });
+  });
+
+  it('keeps every admission answered while containerd kills a container (SIGKILL, no drain)', async () => {
+    const [victim] = await pods();
+    const id = victim!.status.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
+    const restartsBefore = victim!.status.containerStatuses![0]!.restartCount;
+    let killedAt = 0;
+    let backAt = 0;
+    const stats = await underLoad('container killed through containerd', 'kill', async () => {
+      killedAt = Date.now();
+      const killed = await node.ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]);
+      expect(killed.code, killed.stderr).toBe(0);
+      // The kubelet restarts the container in the same pod.
+      await waitUntil(async () => ((await pods()).find((p) => p.metadata.uid === victim!.metadata.uid)?.status.containerStatuses?.[0]?.restartCount ?? 0) > restartsBefore, 120_000);
+      backAt = Date.now();
+    });
+    expect(stats.sent).toBeGreaterThan(50);
+    expect(stats.wrong).toBe(0);
+    // A killed process cannot finish what it was answering, and until the kubelet has seen it die
+    // its address stays in the Service: the API server's calls to it are reset or refused, and
+    // kube-apiserver's webhook client does not retry those. With failurePolicy Fail that is a
+    // refusal the client may retry, never a wrong answer; and only in the moment after the kill.
+    const windows = stats.failures.map((f) => f.at - killedAt);
+    console.log(`failures: ${stats.failed}, at ${windows.map((ms) => `+${ms} ms`).join(', ') || 'none'} after the kill; container back after ${backAt - killedAt} ms`);
+    for (const f of stats.failures) expect(f.message).toMatch(/connection reset by peer|connection refused/);
+    for (const ms of windows) expect(ms).toBeGreaterThanOrEqual(-1_000);
+    for (const ms of windows) expect(ms).toBeLessThan(backAt - killedAt);
+  });
+
+  it('publishes every pending status after the leader pod is deleted, answering every admission meanwhile', async () => {
+    const ns = 'leader-drill';
+    await kubectl(['create', 'namespace', ns]);
+    await kubectl(['apply', '-f', '-'], chainYaml('drill-chain', ns, { 'drill-a': ['drill-b'], 'drill-b': [] }));
+    const count = 600;
+    const docs = Array.from({ length: count }, (_, i) => clusterDeploymentYaml(`cd-${i}`, ns, [{ name: 'svc', template: 'drill-a', chain: 'drill-chain' }])).join('---\n');
+    const lease = async (): Promise<string> => (await kubectl(['get', 'lease', 'chaingate-controller', '-n', NAMESPACE, '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
+    const leader = await lease();
+    expect((await pods()).map((p) => p.metadata.name)).toContain(leader);
+    const census = async (): Promise<{ existing: number; published: number }> => {
+      const list = JSON.parse(await kubectl(['get', 'clusterdeployments', '-n', ns, '-o', 'json'])) as { items: Array<{ status?: { servicesUpgradePaths?: Array<{ availableUpgrades?: unknown[] }> } }> };
+      return { existing: list.items.length, published: list.items.filter((cd) => (cd.status?.servicesUpgradePaths?.[0]?.availableUpgrades?.length ?? 0) > 0).length };
+    };
+    let atKill = { existing: 0, published: 0 };
+    const stats = await underLoad('leader pod deleted with statuses pending', 'leader', async () => {
+      // The leader is deleted while it is publishing: objects keep arriving, some unpublished.
+      const applied = node.kubectl(['apply', '-f', '-'], { input: docs });
+      await waitUntil(async () => (await census()).published >= 20, 120_000);
+      atKill = await census();
+      await kubectl(['delete', 'pod', '-n', NAMESPACE, leader, '--wait=false']);
+      const r = await applied;
+      expect(r.code, r.stderr).toBe(0);
+    });
+    await waitUntil(async () => (await census()).published === count, 180_000);
+    const newLeader = await lease();
+    console.log(`leader ${leader} deleted with ${count - atKill.published} of ${count} statuses unpublished (${atKill.existing - atKill.published} of them for objects already created); ${newLeader} took over and published all ${count}`);
+    expect(atKill.published).toBeLessThan(count);
+    expect(newLeader).not.toBe(leader);
+    expect(stats.samples, 'failed or wrong answers').toEqual([]);
+    expect({ failed: stats.failed, wrong: stats.wrong }).toEqual({ failed: 0, wrong: 0 });
+  });
+
   it('leaves no process, mount, network namespace, iptables rule, interface or cgroup behind', async () => {
     const dir = node.dir;
     await node.stop();

@@ -40,6 +40,8 @@ export const NODE_NETWORK = {
 } as const;
 
 export const NODE_NAME = 'chaingate-node';
+/** The comment on the iptables rules startNode adds itself; teardown removes rules carrying it. */
+const RULE_COMMENT = 'chaingate-node';
 /** The sandbox image containerd is configured with; built and imported by startNode. */
 export const PAUSE_IMAGE = 'localhost/chaingate-test/pause:1';
 
@@ -164,6 +166,14 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
     await ip(['link', 'add', NODE_NETWORK.nodeInterface, 'type', 'bridge']);
     await ip(['addr', 'add', `${NODE_NETWORK.nodeIp}/32`, 'dev', NODE_NETWORK.nodeInterface]);
     await ip(['link', 'set', NODE_NETWORK.nodeInterface, 'up']);
+    // Service addresses route to the port-less node bridge: kube-proxy's DNAT sends them on to a
+    // pod, and one it has no rule for goes nowhere, rather than out of the default route.
+    await ip(['route', 'add', NODE_NETWORK.serviceCidr, 'dev', NODE_NETWORK.nodeInterface]);
+    // ip_forward is for pod-to-pod through a Service; nothing may be forwarded off the bridge.
+    for (const rule of [['-i', NODE_NETWORK.bridge, '!', '-o', NODE_NETWORK.bridge], ['!', '-i', NODE_NETWORK.bridge, '-o', NODE_NETWORK.bridge]]) {
+      const r = await run('iptables', ['-I', 'FORWARD', ...rule, '-m', 'comment', '--comment', RULE_COMMENT, '-j', 'DROP']);
+      if (r.code !== 0) throw new Error(`iptables -I FORWARD failed: ${r.stderr.trim()}`);
+    }
     ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
 
@@ -514,7 +524,8 @@ function processesWithArgument(arg: string): number[] {
 }
 
 /**
- * Removes the KUBE-* chains and the rules jumping to them, in every table, for IPv4 and IPv6.
+ * Removes the KUBE-* chains and the rules jumping to them, in every table, for IPv4 and IPv6,
+ * and the rules startNode added (marked with RULE_COMMENT).
  * kube-proxy --cleanup removes its service chains but leaves its canary, and the kubelet's
  * KUBE-FIREWALL and KUBE-MARK-MASQ stay: only a kubelet or kube-proxy makes KUBE-* chains, and
  * only this node runs them on this machine, so every one is ours.
@@ -529,7 +540,7 @@ export async function removeKubeChains(): Promise<void> {
     for (const line of dump.stdout.split('\n')) {
       if (line.startsWith('*')) table = line.slice(1);
       else if (line.startsWith(':KUBE-')) chains.push([table, line.slice(1).split(' ')[0]!]);
-      else if (line.startsWith('-A ') && / -j KUBE-/.test(line) && !line.startsWith('-A KUBE-')) jumps.push([table, line.slice(3)]);
+      else if (line.startsWith('-A ') && (/ -j KUBE-/.test(line) || line.includes(`--comment ${RULE_COMMENT}`)) && !line.startsWith('-A KUBE-')) jumps.push([table, line.slice(3)]);
     }
     for (const [t, rule] of jumps) await run(tool, ['-t', t, '-D', ...splitRule(rule)]);
     for (const [t, chain] of chains) await run(tool, ['-t', t, '-F', chain]);

@@ -27,6 +27,8 @@ export interface ApiLoadStats {
   wrong: number;
   /** The first few failures and wrong answers, verbatim, for the test's message. */
   samples: string[];
+  /** Every failure, with when it was answered (Date.now()). */
+  failures: Array<{ at: number; message: string }>;
   latenciesMs: number[];
 }
 
@@ -60,13 +62,19 @@ export function classify(status: number, body: string): { allowed: boolean } | {
 }
 
 export function startApiLoad(o: ApiLoadOptions): ApiLoad {
-  const stats: ApiLoadStats = { sent: 0, ok: 0, failed: 0, wrong: 0, samples: [], latenciesMs: [] };
+  const stats: ApiLoadStats = { sent: 0, ok: 0, failed: 0, wrong: 0, samples: [], failures: [], latenciesMs: [] };
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency ?? 4, ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key });
   const maxRequests = o.maxRequests ?? 20_000;
   const deadline = Date.now() + (o.maxMs ?? 300_000);
   let stopping = false;
   const sample = (line: string): void => {
     if (stats.samples.length < 10) stats.samples.push(line);
+  };
+
+  const fail = (c: ApiCase, message: string): void => {
+    stats.failed++;
+    stats.failures.push({ at: Date.now(), message });
+    sample(`failed ${c.label}: ${message}`);
   };
 
   const once = (c: ApiCase): Promise<void> => new Promise((resolve) => {
@@ -82,8 +90,7 @@ export function startApiLoad(o: ApiLoadOptions): ApiLoad {
         stats.latenciesMs.push(performance.now() - started);
         const verdict = classify(res.statusCode ?? 0, text);
         if ('failure' in verdict) {
-          stats.failed++;
-          sample(`failed ${c.label}: ${verdict.failure}`);
+          fail(c, verdict.failure);
         } else if (verdict.allowed !== c.expectAllowed) {
           stats.wrong++;
           sample(`wrong ${c.label}: ${verdict.allowed ? 'allowed' : 'denied'}, expected ${c.expectAllowed ? 'allowed' : 'denied'}: ${text.slice(0, 300)}`);
@@ -92,10 +99,10 @@ export function startApiLoad(o: ApiLoadOptions): ApiLoad {
         }
         resolve();
       });
-      res.on('error', (err) => { stats.failed++; sample(`failed ${c.label}: ${err.message}`); resolve(); });
+      res.on('error', (err) => { fail(c, err.message); resolve(); });
     });
     req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
-    req.on('error', (err) => { stats.failed++; sample(`failed ${c.label}: ${err.message}`); resolve(); });
+    req.on('error', (err) => { fail(c, err.message); resolve(); });
     req.end(body);
   });
 
