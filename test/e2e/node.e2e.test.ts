@@ -10,7 +10,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { kcmCrds } from '../kcm/crds.ts';
 import { ensureTools } from '../cluster/control-plane.ts';
-import { mountsUnder, nodeUnsupportedReason, NODE_NETWORK, podCgroups, startNode, type NodeCluster } from '../node/node.ts';
+import { nodeLeftovers, nodeUnsupportedReason, startNode, type NodeCluster } from '../node/node.ts';
 import { buildImage } from '../node/image.ts';
 import { buildTestToolsImage } from '../node/test-tools-image.ts';
 import { chainYaml, clusterDeploymentYaml } from '../support/manifests.ts';
@@ -262,18 +262,10 @@ describe.skipIf(unsupported)('chaingate as real pods on a node', () => {
   });
 
   it('leaves no process, mount, network namespace, iptables rule, interface or cgroup behind', async () => {
-    const dir = node.dir;
+    const dirs = [node.dir, node.cp.dir];
+    const pids = [...pidsAtStart, ...Object.values(node.cp.pids()).filter((p): p is number => p !== undefined)];
     await node.stop();
-    for (const pid of pidsAtStart) expect(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), `pid ${pid}`).toBe(false);
-    expect(mountsUnder(dir)).toEqual([]);
-    expect(existsSync(dir)).toBe(false);
-    expect(existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : []).toEqual(netnsBefore);
-    expect(podCgroups()).toEqual([]);
-    const links = await import('../cluster/control-plane.ts').then(({ run }) => run('ip', ['-o', 'link', 'show']));
-    expect(links.stdout).not.toContain(NODE_NETWORK.bridge);
-    expect(links.stdout).not.toContain(NODE_NETWORK.nodeInterface);
-    const rules = await import('../cluster/control-plane.ts').then(({ run }) => run('iptables-save', []));
-    expect(rules.stdout).not.toMatch(/KUBE-/);
+    expect(await nodeLeftovers({ dirs, pids, netnsBefore })).toEqual([]);
   }, 300_000);
 
   /** A chain a → b → c and a ClusterDeployment on a; patches whose answers the chain decides. */

@@ -175,6 +175,7 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
       if (r.code !== 0) throw new Error(`iptables -I FORWARD failed: ${r.stderr.trim()}`);
     }
     ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+    await writeRestore(dir, { ipForward: ipForwardBefore });
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
 
     log('control plane on the node address');
@@ -189,6 +190,7 @@ export async function startNode(opts: { crdDir?: string; log?: (line: string) =>
         '--kubelet-preferred-address-types=InternalIP',
       ],
     });
+    await writeRestore(dir, { ipForward: ipForwardBefore, controlPlaneDir: cp.dir });
     const pki = join(cp.dir, 'pki');
     const [proxyHealth, proxyMetrics, kcmPort, schedPort, kubeletPort, kubeletHealth, dnsHealth] = (await freePorts(7)) as [number, number, number, number, number, number, number];
 
@@ -453,7 +455,18 @@ function runIn(cwd: string, cmd: string, args: string[], env: Record<string, str
  * What `npm run node:down` does when the process that owned a node is gone (killed, crashed):
  * kill the recorded pids, then remove the containers, mounts, chains, interfaces and files.
  */
+interface Restore {
+  ipForward: string;
+  controlPlaneDir?: string;
+}
+
+/** What an abandoned node's cleanup must put back or remove beyond the node's own folder. */
+async function writeRestore(dir: string, restore: Restore): Promise<void> {
+  await writeFile(join(dir, 'restore.json'), JSON.stringify(restore));
+}
+
 export async function cleanUpAbandonedNode(state: { dir: string; pids: number[] }): Promise<void> {
+  const restore = await readFile(join(state.dir, 'restore.json'), 'utf8').then((t) => JSON.parse(t) as Restore, () => undefined);
   const sock = join(state.dir, 'containerd', 'containerd.sock');
   const ctr = (args: string[]): Promise<CommandResult> => run('ctr', ['--address', sock, '-n', 'k8s.io', ...args]);
   // containerd last: the leftover containers are removed through it.
@@ -468,6 +481,8 @@ export async function cleanUpAbandonedNode(state: { dir: string; pids: number[] 
   await removeCgroupsOf(state.dir);
   await run('ip', ['link', 'delete', NODE_NETWORK.bridge]).catch(() => undefined);
   await run('ip', ['link', 'delete', NODE_NETWORK.nodeInterface]).catch(() => undefined);
+  if (restore) await writeFile('/proc/sys/net/ipv4/ip_forward', restore.ipForward).catch(() => undefined);
+  if (restore?.controlPlaneDir) await rm(restore.controlPlaneDir, { recursive: true, force: true });
   await rm(state.dir, { recursive: true, force: true });
 }
 
@@ -551,6 +566,42 @@ export async function removeKubeChains(): Promise<void> {
 /** iptables-save's rule syntax back into arguments (quoted comments stay one argument). */
 function splitRule(rule: string): string[] {
   return [...rule.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+/**
+ * What a stopped node left on the machine, as readable lines (empty when nothing): live
+ * processes among `pids`, mounts under its folders, the folders, its interfaces, KUBE-* or
+ * its own iptables rules, pod cgroups, network namespaces beyond `netnsBefore`.
+ */
+export async function nodeLeftovers(o: { dirs: string[]; pids: number[]; netnsBefore: string[] }): Promise<string[]> {
+  const left: string[] = [];
+  for (const pid of o.pids) {
+    const stat = readCmdlineStat(pid);
+    if (stat && !stat.zombie) left.push(`process ${pid} (${stat.name}) still runs`);
+  }
+  for (const dir of o.dirs) {
+    for (const m of mountsUnder(dir)) left.push(`mount ${m}`);
+    if (existsSync(dir)) left.push(`folder ${dir}`);
+  }
+  const links = await run('ip', ['-o', 'link', 'show']);
+  for (const name of [NODE_NETWORK.nodeInterface, NODE_NETWORK.bridge]) if (links.stdout.includes(`${name}:`)) left.push(`interface ${name}`);
+  for (const save of ['iptables-save', 'ip6tables-save']) {
+    const dump = await run(save, []).catch(() => undefined);
+    for (const line of dump?.stdout.split('\n') ?? []) if (/KUBE-|chaingate-node/.test(line)) left.push(`${save}: ${line}`);
+  }
+  for (const cg of [...podCgroups(), ...cgroupParents()]) left.push(`cgroup ${cg}`);
+  const netns = existsSync('/var/run/netns') ? readdirSync('/var/run/netns') : [];
+  for (const ns of netns) if (!o.netnsBefore.includes(ns)) left.push(`network namespace ${ns}`);
+  return left;
+}
+
+function readCmdlineStat(pid: number): { name: string; zombie: boolean } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), zombie: stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every mount below `dir` (pod volumes, container root filesystems, shm, netns), deepest first. */
