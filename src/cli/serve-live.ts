@@ -53,6 +53,7 @@ export async function startLiveMode(config: ServeConfig, logger: Logger, metrics
       resyncMs: config.resyncMs,
       chainsSynced: () => cache.readiness.every((check) => check.ready()),
       statusWriter: config.statusWriter,
+      writeBudget: config.statusWriteBudget,
       unchainedEvents: config.unchainedEvents,
       routes: () => ({
         policy: cache.handlerDependencies.policy?.() ?? config.decisions.policy,

@@ -70,6 +70,12 @@ ServiceTemplateChain in --chains it says so in a warn-level line, and refuses ev
     'leader-election': { type: 'string', arg: '=B', values: BOOL, default: 'false', description: 'only the holder of a Lease writes status; the chart turns it on' },
     'leader-election-namespace': { type: 'string', arg: 'NS', defaultText: '$POD_NAMESPACE or kcm-system', description: 'where the Lease lives' },
     'resync-ms': { type: 'string', arg: 'N', default: String(D.resyncMs), description: 'full relist and recompute interval' },
+    'status-write-budget': {
+      type: 'string',
+      arg: 'N',
+      default: String(D.statusWriteBudget),
+      description: "the controller's status and annotation writes per second at most, so that one chain change on many objects never floods the API server; 0: unlimited",
+    },
     'graph-cache-size': {
       type: 'string',
       arg: 'N',

@@ -21,6 +21,8 @@ export interface ServeConfig {
   upgradePolicy: ConfiguredPolicy;
   /** Where the controller publishes upgrades (see status-writer.ts). */
   statusWriter: StatusWriter;
+  /** The controller's status and annotation writes per second at most; 0 is unlimited (--status-write-budget). */
+  statusWriteBudget: number;
   /** Record NoTemplateChain Events (off by default: most services have no chain). */
   unchainedEvents: boolean;
   logLevel: string;
@@ -64,6 +66,9 @@ export const DEFAULT_SERVE_CONFIG: ServeConfig = {
   decisions: DEFAULT_DECISION_OPTIONS,
   upgradePolicy: 'auto',
   statusWriter: 'auto',
+  // Writes per second: a trickle beside kube-apiserver's 200 mutating requests in flight, ten
+  // times client-go's default 5 QPS (why, in src/controller/write-budget.ts).
+  statusWriteBudget: 50,
   unchainedEvents: false,
   logLevel: 'info',
   webhook: true,

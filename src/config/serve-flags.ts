@@ -20,7 +20,7 @@ type ServeStringFlag =
   | 'chains' | 'kubeconfig' | 'namespaces' | 'port' | 'health-port' | 'host' | 'cert-dir' | 'client-ca'
   | 'upgrade-policy' | 'status-writer' | 'unchained-upgrades' | 'system-namespace' | 'chain-deletion-protection'
   | 'webhook' | 'controller' | 'unchained-events' | 'leader-election' | 'leader-election-namespace'
-  | 'resync-ms' | 'graph-cache-size' | 'request-timeout-ms' | 'keep-alive-timeout-ms' | 'max-connections'
+  | 'resync-ms' | 'status-write-budget' | 'graph-cache-size' | 'request-timeout-ms' | 'keep-alive-timeout-ms' | 'max-connections'
   | 'cert-mode' | 'cert-secret' | 'webhook-configuration' | 'shutdown-delay-ms' | 'log-level'
   | 'cert-validity-seconds' | 'cert-renew-before-seconds' | 'cert-overlap-seconds' | 'cert-check-interval-ms';
 
@@ -58,6 +58,7 @@ export function serveConfigFromFlags(values: ServeFlagValues, checks: ServeConfi
     },
     upgradePolicy: oneOf(values['upgrade-policy'], CONFIGURED_POLICIES, '--upgrade-policy', 'auto'),
     statusWriter: oneOf(values['status-writer'], STATUS_WRITERS, '--status-writer', 'auto'),
+    statusWriteBudget: wholeNumber(values['status-write-budget'], '--status-write-budget', D.statusWriteBudget),
     unchainedEvents: bool(values['unchained-events'], '--unchained-events', false),
     webhook: bool(values.webhook, '--webhook', true),
     controller: bool(values.controller, '--controller', true),

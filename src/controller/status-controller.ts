@@ -1,6 +1,7 @@
 // Publishes status.servicesUpgradePaths on every ClusterDeployment and MultiClusterService,
 // computed by the same graph code the webhook decides with. Only that field of the status
-// subresource is written, only when it differs, and only by the leader.
+// subresource is written, only when it differs, and only by the leader, at most
+// --status-write-budget writes per second (write-budget.ts).
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ChainRegistry } from '../graph/chain-registry.ts';
@@ -15,6 +16,7 @@ import { ReferenceIndex } from './reference-index.ts';
 import { UPGRADE_PATHS_ANNOTATION, type StatusWriter } from '../rules/status-writer.ts';
 import { publishDecision, statusWriteUndone, type PendingWrite } from './publish-decision.ts';
 import { WorkQueue } from './work-queue.ts';
+import { WriteBudget, type BudgetClock } from './write-budget.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
 export interface StatusControllerOptions {
@@ -41,6 +43,13 @@ export interface StatusControllerOptions {
   unchainedEvents?: boolean;
   /** Where the upgrades go (default auto: the status while no other manager owns the field, else the annotation). */
   statusWriter?: StatusWriter;
+  /**
+   * Status and annotation writes per second at most (--status-write-budget; 0 or absent:
+   * unlimited). A write waits for its turn inside the reconcile, so the queue simply waits.
+   */
+  writeBudget?: number;
+  /** The budget's clock (tests pass one they drive). */
+  budgetClock?: BudgetClock;
   /** Makes each watch (default: a ResilientInformer; tests pass one they drive). */
   informer?: (options: ResilientInformerOptions) => Informer;
 }
@@ -75,6 +84,7 @@ export class StatusController {
   private readonly yielded = new Set<string>();
   private readonly index = new ReferenceIndex();
   private readonly queue: WorkQueue;
+  private readonly budget: WriteBudget;
   private readonly informers: Informer[] = [];
   private resyncTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -85,6 +95,8 @@ export class StatusController {
   constructor(options: StatusControllerOptions) {
     this.options = options;
     this.queue = new WorkQueue({ workers: options.workers ?? 8 });
+    this.budget = new WriteBudget(options.writeBudget ?? 0, { clock: options.budgetClock });
+    const budget = this.budget;
     const registers = [options.registry];
     const queue = this.queue;
     const self = this;
@@ -99,6 +111,12 @@ export class StatusController {
       skipped: new Counter({ name: 'chaingate_controller_patches_skipped_total', help: 'Reconciles whose status was already up to date.', labelNames: ['kind'], registers }),
       errors: new Counter({ name: 'chaingate_controller_errors_total', help: 'Reconciles that failed (retried with backoff).', labelNames: ['kind'], registers }),
       depth: new Gauge({ name: 'chaingate_controller_queue_depth', help: 'Objects waiting to be reconciled.', registers, collect() { this.set(queue.depth); } }),
+      pendingWrites: new Gauge({
+        name: 'chaingate_controller_status_writes_pending',
+        help: 'Status or annotation writes waiting for the write budget (--status-write-budget).',
+        registers,
+        collect() { this.set(budget.pending); },
+      }),
       sinceSync: new Gauge({
         name: 'chaingate_controller_seconds_since_last_sync',
         help: 'Seconds since the queue was last drained (-1 before the first sync).',
@@ -166,6 +184,7 @@ export class StatusController {
     clearInterval(this.resyncTimer);
     this.unsubscribe?.();
     this.queue.stop();
+    this.budget.close();
     await Promise.all(this.informers.map((informer) => informer.stop()));
   }
 
@@ -282,6 +301,17 @@ export class StatusController {
       return;
     }
     const { target, value } = decision;
+    if (!this.budget.unlimited) {
+      const cachedVersion = meta.resourceVersion;
+      if (!(await this.budget.take())) return; // stopping
+      // While it waited, the object may have changed (it is queued again and will be
+      // recomputed from the new version: writing the old value now would be a write too many),
+      // or this replica may have stopped leading.
+      const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
+      const now = this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${name}`);
+      if (now === undefined || metaOf(now.object).resourceVersion !== cachedVersion) return;
+      if (!(this.options.isLeader?.() ?? true)) return;
+    }
     const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
     // Another writer owns the status field (or the annotation was asked for): leave the status alone.
     const answer =

@@ -151,6 +151,7 @@ describe('default values', () => {
       '--upgrade-policy', 'auto',
       '--unchained-upgrades', 'deny',
       '--status-writer', 'auto',
+      '--status-write-budget', '50',
       '--unchained-events', 'false',
       '--system-namespace', 'kcm-system',
       '--chain-deletion-protection', 'true',
@@ -339,6 +340,7 @@ describe('non-default values', () => {
       'webhook.timeoutSeconds=3',
       'chainDeletionProtection=false',
       'logLevel=debug',
+      'statusWriteBudget=0',
       'replicaCount=3',
     ]);
   });
@@ -366,6 +368,7 @@ describe('non-default values', () => {
     expect(flagValue(list, '--upgrade-policy')).toBe('reachable');
     expect(flagValue(list, '--chain-deletion-protection')).toBe('false');
     expect(flagValue(list, '--log-level')).toBe('debug');
+    expect(flagValue(list, '--status-write-budget')).toBe('0');
     expect(flagValue(list, '--namespaces')).toBe('team-a,team-b');
     expect(one(objects, 'Deployment').spec.replicas).toBe(3);
   });

@@ -59,6 +59,7 @@ describe('serveConfigFromFlags: values it accepts', () => {
       'unchained-upgrades': 'allow',
       'upgrade-policy': 'reachable',
       'status-writer': 'annotation',
+      'status-write-budget': '200',
       'unchained-events': 'true',
       webhook: 'true',
       controller: 'false',
@@ -86,6 +87,7 @@ describe('serveConfigFromFlags: values it accepts', () => {
       decisions: { policy: 'reachable', systemNamespace: 'kcm', protectChainDeletion: false, unchainedUpgrades: 'allow' },
       upgradePolicy: 'reachable',
       statusWriter: 'annotation',
+      statusWriteBudget: 200,
       unchainedEvents: true,
       webhook: true,
       controller: false,
@@ -158,6 +160,12 @@ describe('serveConfigFromFlags: values it accepts', () => {
       .toMatchObject({ graphCacheSize: 1, requestTimeoutMs: 1, keepAliveTimeoutMs: 1, maxConnections: 1 });
   });
 
+  it('writes at most 50 statuses a second by default; --status-write-budget 0 is unlimited', () => {
+    expect(serveConfigFromFlags({}).statusWriteBudget).toBe(50);
+    expect(serveConfigFromFlags({ 'status-write-budget': '0' }).statusWriteBudget).toBe(0);
+    expect(serveConfigFromFlags({ 'status-write-budget': '1' }).statusWriteBudget).toBe(1);
+  });
+
   it('accepts a shutdown delay of 0', () => {
     expect(serveConfigFromFlags({ 'shutdown-delay-ms': '0' }).shutdownDelayMs).toBe(0);
   });
@@ -188,7 +196,7 @@ describe('serveConfigFromFlags: values it accepts', () => {
 });
 
 describe('serveConfigFromFlags: refusals', () => {
-  const numeric = ['port', 'health-port', 'resync-ms', 'graph-cache-size', 'request-timeout-ms', 'keep-alive-timeout-ms', 'max-connections',
+  const numeric = ['port', 'health-port', 'resync-ms', 'status-write-budget', 'graph-cache-size', 'request-timeout-ms', 'keep-alive-timeout-ms', 'max-connections',
     'shutdown-delay-ms', 'cert-validity-seconds', 'cert-renew-before-seconds', 'cert-overlap-seconds', 'cert-check-interval-ms'] as const;
   for (const flag of numeric) {
     it.each(['lots', '-5', '1.5', '1e3', ' 1', ''])(`--${flag} %j is not a whole number`, (value) => {

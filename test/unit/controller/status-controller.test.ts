@@ -427,3 +427,87 @@ describe('StatusController: when it writes', () => {
     expect(controllers[0]!.hasSynced).toBe(true);
   });
 });
+
+describe('StatusController: the write budget (--status-write-budget)', () => {
+  /** demo() under another name, so that each is its own object. */
+  const named = (name: string, extra: Parameters<typeof demo>[0] = {}): Json => {
+    const object = demo(extra);
+    (object.metadata as Json).name = name;
+    return object;
+  };
+  const pendingWrites = async (registry: Registry) =>
+    (await registry.getSingleMetric('chaingate_controller_status_writes_pending')!.get()).values[0]?.value;
+
+  it('writes at most the budget per second; the rest wait (counted as pending) and are written in turn', async () => {
+    const registry = new Registry();
+    const controller = await startController({ registry, writeBudget: 2 });
+    for (let i = 0; i < 5; i++) cds().events.upsert(named(`cd-${i}`));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.patches.length).toBe(2);
+    expect(await pendingWrites(registry)).toBe(3);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(client.patches.length).toBe(3);
+    await vi.advanceTimersByTimeAsync(1000);
+    await controller.whenIdle();
+    expect(client.patches.map((p) => p.name).sort()).toEqual(['cd-0', 'cd-1', 'cd-2', 'cd-3', 'cd-4']);
+    expect(await pendingWrites(registry)).toBe(0);
+  });
+
+  it('reconciles that write nothing take nothing from the budget', async () => {
+    const controller = await startController({ writeBudget: 1 });
+    for (let i = 0; i < 20; i++) cds().events.upsert(named(`cd-${i}`, { status: { servicesUpgradePaths: DEMO_PATHS } }));
+    await controller.whenIdle();
+    expect(client.patches).toEqual([]);
+    // The budget is still full: the next write goes at once.
+    cds().events.upsert(named('fresh'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.patches.map((p) => p.name)).toEqual(['fresh']);
+  });
+
+  it('an object that changes while its write waits is written once, with the newest value', async () => {
+    const controller = await startController({ writeBudget: 1 });
+    cds().events.upsert(named('first'));
+    cds().events.upsert(named('waits', { resourceVersion: '10' }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(client.patches.map((p) => p.name)).toEqual(['first']);
+    // Meanwhile the object gains the value in its status by another hand... nothing to write at all.
+    cds().events.upsert(named('waits', { resourceVersion: '11', status: { servicesUpgradePaths: DEMO_PATHS } }));
+    await vi.advanceTimersByTimeAsync(5000);
+    await controller.whenIdle();
+    expect(client.patches.map((p) => p.name)).toEqual(['first']);
+    // ...or changes its service: one write, of the value for the new version.
+    const moved = named('waits', { resourceVersion: '12' });
+    cds().events.upsert(named('third'));
+    await vi.advanceTimersByTimeAsync(0);
+    cds().events.upsert(moved);
+    const changed = named('waits', { resourceVersion: '13' });
+    ((changed.spec as Json).serviceSpec as { services: Json[] }).services[0]!.template = 'app-1-1-0';
+    cds().events.upsert(changed);
+    await vi.advanceTimersByTimeAsync(5000);
+    await controller.whenIdle();
+    const writes = client.patches.filter((p) => p.name === 'waits');
+    expect(writes.length).toBe(1);
+    expect((writes[0]!.body.status as Json).servicesUpgradePaths).toEqual([{ name: 'app', namespace: 'default', template: 'app-1-1-0' }]);
+  });
+
+  it('a write waiting when leadership is lost is not sent', async () => {
+    let leading = true;
+    const controller = await startController({ writeBudget: 1, isLeader: () => leading });
+    cds().events.upsert(named('first'));
+    cds().events.upsert(named('second'));
+    await vi.advanceTimersByTimeAsync(0);
+    leading = false;
+    await vi.advanceTimersByTimeAsync(2000);
+    await controller.whenIdle();
+    expect(client.patches.map((p) => p.name)).toEqual(['first']);
+  });
+
+  it('stop releases the writes that wait, unsent', async () => {
+    const controller = await startController({ writeBudget: 1 });
+    for (let i = 0; i < 4; i++) cds().events.upsert(named(`cd-${i}`));
+    await vi.advanceTimersByTimeAsync(0);
+    await controller.stop();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(client.patches.length).toBe(1);
+  });
+});
