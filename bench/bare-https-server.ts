@@ -1,6 +1,8 @@
 // The floors the HTTPS benchmark compares chaingate with, on the same certificate and with
 // no framework, logging or metrics:
 //   bare-https-server.ts CERT_DIR            reads the body, answers a fixed allowed review
+//   bare-https-server.ts CERT_DIR --parse    reads the body and JSON.parses it, answers a fixed
+//                                            review: the floor of any webhook that reads the review
 //   bare-https-server.ts CERT_DIR --decide   parses the body, checks the envelope and decides
 //                                            with chaingate's own code over the example chains
 // The first is the platform's floor; the second is the least any webhook doing chaingate's
@@ -17,6 +19,7 @@ import { loadChainFiles } from '../src/sources/chain-files.ts';
 
 const [certDir = 'certs', mode] = process.argv.slice(2);
 const decideEach = mode === '--decide';
+const parseEach = mode === '--parse';
 const fixedAnswer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '00000000-0000-4000-8000-000000000000', allowed: true } });
 const handler = createAdmissionHandler({
   chains: loadChainFiles(fileURLToPath(new URL('../examples/chains', import.meta.url))),
@@ -24,7 +27,9 @@ const handler = createAdmissionHandler({
 });
 
 async function answer(text: string): Promise<string> {
-  const check = checkEnvelope(JSON.parse(text));
+  const body: unknown = JSON.parse(text);
+  if (parseEach) return body === undefined ? '' : fixedAnswer;
+  const check = checkEnvelope(body);
   if (!check.ok) return JSON.stringify(toReview(check.version, check.uid, { allowed: false, code: 400, message: check.message }));
   const { apiVersion, request } = check.review;
   const decision = await handler('ClusterDeployment', admissionInput(request));
@@ -42,7 +47,7 @@ const server = createServer(tlsOptions(keyPair), (req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     };
-    if (!decideEach) return reply(fixedAnswer);
+    if (!decideEach && !parseEach) return reply(fixedAnswer);
     answer(text).then(reply, (err: Error) => {
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end(err.message);

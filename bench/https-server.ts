@@ -3,17 +3,15 @@
 // process (`chaingate serve`, offline, production logging); wrk generates the load from
 // another. The paced rows also run against two floors without fastify (bare-https-server.ts).
 // Goals: >= 10,000 reviews/s on 2 cores; p99 < 5 ms at half that rate (5,000/s).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clusterDeployment, templateName } from './chains.ts';
+import { cpuMs, expectAllowed, review, start } from './https-lib.ts';
 import { fmt, header, percentile, printTable, quick } from './lib.ts';
 import { runWrk, wrkPath, type WrkRun } from './wrk.ts';
 import { RUNTIME_FLAGS } from '../test/support/chaingate-process.ts';
-import { CA_FILE } from '../src/certs/cert-watcher.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const BARE = fileURLToPath(new URL('./bare-https-server.ts', import.meta.url));
@@ -27,68 +25,6 @@ const WRK_CYCLE_OVERHEAD_MS = 0.7;
 const GOAL_RATE = 10_000;
 /** Paced runs at the goal's rate per server (full mode). */
 const GOAL_ROUNDS = 3;
-
-function review(padBytes: number): string {
-  const services = 5;
-  const at = (step: number) => (k: number) => ['ingress-nginx-4-11-3', 'kyverno-3-2-0'][k % 2] ?? templateName('x', step);
-  const oldObject = clusterDeployment('kcm-system', services, 'ingress-nginx-4-11', at(0), padBytes);
-  for (const s of oldObject.spec.serviceSpec.services) s.templateChain = s.template.startsWith('kyverno') ? 'kyverno' : 'ingress-nginx-4-11';
-  const object = structuredClone(oldObject);
-  object.spec.serviceSpec.services[0]!.template = 'ingress-nginx-4-11-5';
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: '00000000-0000-4000-8000-000000000000',
-      kind: { group: 'k0rdent.mirantis.com', version: 'v1beta1', kind: 'ClusterDeployment' },
-      resource: { group: 'k0rdent.mirantis.com', version: 'v1beta1', resource: 'clusterdeployments' },
-      namespace: 'kcm-system',
-      name: 'bench',
-      operation: 'UPDATE',
-      userInfo: { username: 'bench' },
-      object,
-      oldObject,
-    },
-  });
-}
-
-/** Starts a server process and waits for the line that names its URL. */
-async function start(args: string[], urlPattern: RegExp, env?: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited with ${code}`)));
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = urlPattern.exec(buffered);
-      if (match) resolve(match[1]!);
-      if (buffered.length > 1e6) buffered = '';
-    });
-  });
-  // Keep draining: a full pipe would block a server that logs every review.
-  child.stdout!.resume();
-  return { url, child };
-}
-
-/** User and system CPU time of a process, in ms (/proc counts in USER_HZ, 100 on Linux). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-/** One review first, so that every row measures a real decision and not a refusal path. */
-async function expectAllowed(url: string, body: string, certDir: string): Promise<void> {
-  const answer = await new Promise<string>((resolve, reject) => {
-    const req = request(url, { method: 'POST', ca: readFileSync(join(certDir, CA_FILE)), headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
-    });
-    req.once('error', reject);
-    req.end(body);
-  });
-  const allowed = (JSON.parse(answer) as { response?: { allowed?: boolean } }).response?.allowed;
-  if (allowed !== true) throw new Error(`${url} did not allow the benchmark's review: ${answer.slice(0, 500)}`);
-}
 
 if (!wrkPath()) {
   console.error('bench/https-server.ts needs wrk, the HTTP load generator: apt-get install wrk');

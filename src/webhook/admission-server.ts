@@ -49,6 +49,14 @@ export interface AdmissionServerOptions {
   clientCA?: string;
   /** Connection limits (defaults: CONNECTION_LIMITS). */
   limits?: Partial<ConnectionLimits>;
+  /**
+   * True once the server is shutting down: every answer then closes its connection, so that
+   * clients that have not yet seen the readiness change reconnect (to this replica until it
+   * closes, then to another) instead of reusing a keep-alive connection that close() would
+   * reset under their next request. Asked per answer, in the route (an onSend hook would put
+   * every review through fastify's hook runner for this one flag).
+   */
+  closing?: () => boolean;
 }
 
 /**
@@ -98,6 +106,8 @@ export function tlsOptions(keyPair: Pick<KeyPair, 'key' | 'cert'>, clientCA?: st
 
 export async function buildAdmissionServer(options: AdmissionServerOptions) {
   const { handler, logger, metrics } = options;
+  const closing = options.closing ?? (() => false);
+  const counters = admissionCounters(metrics);
   const limits = { ...CONNECTION_LIMITS, ...options.limits };
   const app = Fastify({
     // Fastify hands these to https.createServer as they are, HTTP server options included.
@@ -114,6 +124,9 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
     loggerInstance: logger,
     // One line per review is logged by the route itself, with the decision in it.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger: the routes log with the server's logger and their own
+    // fields (uid, kind), and a pino child per review cost more than the line it never writes.
+    childLoggerFactory: (parent) => parent,
     // Fastify sets these on the server after creating it (its requestTimeout overrides the one above).
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -178,70 +191,97 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
     const message = describeTransportError(error);
     metrics.admissionRequests.inc({ kind, decision: 'malformed' });
     logger.warn({ kind, code: error.code, reason: message }, 'admission request rejected');
-    return sendReview(reply, 'admission.k8s.io/v1', '', { allowed: false, code: 400, message });
+    return sendReview(reply, 'admission.k8s.io/v1', '', { allowed: false, code: 400, message }, closing());
   });
 
   for (const [url, kind] of Object.entries(ROUTES)) {
-    app.post(url, async (request, reply) => {
-      const started = process.hrtime.bigint();
+    const count = counters[kind];
+    // Not an async function: a decision that needs no live read is answered in the same tick,
+    // without the promises an async route and an awaited handler cost every review.
+    app.post(url, (request, reply) => {
+      const started = performance.now();
       const check = checkEnvelope(request.body);
       if (!check.ok) {
-        metrics.admissionRequests.inc({ kind, decision: 'malformed' });
+        count.malformed.inc();
         logger.warn({ uid: check.uid, kind, reason: check.message }, 'malformed AdmissionReview');
-        return sendReview(reply, check.version, check.uid, { allowed: false, code: 400, message: check.message });
+        return sendReview(reply, check.version, check.uid, { allowed: false, code: 400, message: check.message }, closing());
       }
       const { apiVersion, request: review } = check.review;
-      const decision = await decideSafely(kind, review, handler, logger);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const outcome = decision.allowed ? 'allowed' : decision.code === 400 ? 'malformed' : 'denied';
-      metrics.admissionRequests.inc({ kind, decision: outcome });
-      metrics.admissionDuration.observe({ kind }, seconds);
-      // Allowed reviews are the bulk and say nothing an operator acts on (the API server's audit
-      // log has them): they log at debug, like controller-runtime's webhooks. A line per review
-      // was about a quarter of the CPU a review costs (BENCHMARKS.md, HTTPS server).
-      const level = decision.allowed ? 'debug' : 'info';
-      if (logger.isLevelEnabled(level)) {
-        logger[level](
-          {
-            uid: review.uid,
-            kind,
-            operation: review.operation,
-            object: review.namespace ? `${review.namespace}/${review.name ?? ''}` : (review.name ?? ''),
-            decision: outcome,
-            code: decision.code,
-            durationMs: Math.round(seconds * 1e6) / 1e3,
-          },
-          'admission',
-        );
-      }
-      return sendReview(reply, apiVersion, review.uid, decision);
+      const answer = (decision: Decision): FastifyReply => {
+        const seconds = (performance.now() - started) / 1e3;
+        const outcome = decision.allowed ? 'allowed' : decision.code === 400 ? 'malformed' : 'denied';
+        count[outcome].inc();
+        count.duration.observe(seconds);
+        // Allowed reviews are the bulk and say nothing an operator acts on (the API server's audit
+        // log has them): they log at debug, like controller-runtime's webhooks. A line per review
+        // was about a quarter of the CPU a review costs (BENCHMARKS.md, HTTPS server).
+        const level = decision.allowed ? 'debug' : 'info';
+        if (logger.isLevelEnabled(level)) {
+          logger[level](
+            {
+              uid: review.uid,
+              kind,
+              operation: review.operation,
+              object: review.namespace ? `${review.namespace}/${review.name ?? ''}` : (review.name ?? ''),
+              decision: outcome,
+              code: decision.code,
+              durationMs: Math.round(seconds * 1e6) / 1e3,
+            },
+            'admission',
+          );
+        }
+        return sendReview(reply, apiVersion, review.uid, decision, closing());
+      };
+      const decision = decideSafely(kind, review, handler, logger);
+      return decision instanceof Promise ? decision.then(answer) : answer(decision);
     });
   }
   return app;
 }
 
-async function decideSafely(
+/**
+ * The metric children each route updates, looked up once: prom-client hashes a label object on
+ * every inc() and observe() that names its labels, a child is the counter itself.
+ */
+function admissionCounters(metrics: Metrics) {
+  const forKind = (kind: AdmittedKind) => ({
+    allowed: metrics.admissionRequests.labels({ kind, decision: 'allowed' }),
+    denied: metrics.admissionRequests.labels({ kind, decision: 'denied' }),
+    malformed: metrics.admissionRequests.labels({ kind, decision: 'malformed' }),
+    duration: metrics.admissionDuration.labels({ kind }),
+  });
+  return Object.fromEntries(Object.values(ROUTES).map((kind) => [kind, forKind(kind)])) as Record<AdmittedKind, ReturnType<typeof forKind>>;
+}
+
+/** The handler's decision, or a refusal that says what failed; synchronous when the handler is. */
+function decideSafely(
   kind: AdmittedKind,
   review: AdmissionRequest,
   handler: AdmissionHandler,
   logger: Logger,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   if (review.kind.kind !== kind) {
     return { allowed: false, code: 400, message: `this endpoint admits ${kind}, not ${review.kind.kind}` };
   }
-  try {
-    return await handler(kind, admissionInput(review), review);
-  } catch (err) {
-    // A bug must not become an outage or an unexplained refusal: say what failed.
+  // A bug must not become an outage or an unexplained refusal: say what failed.
+  const failed = (err: unknown): Decision => {
     logger.error({ uid: review.uid, kind, err: (err as Error).message }, 'admission handler failed');
     return { allowed: false, code: 500, message: `chaingate internal error: ${(err as Error).message}` };
+  };
+  try {
+    const decision = handler(kind, admissionInput(review), review);
+    return decision instanceof Promise ? decision.catch(failed) : decision;
+  } catch (err) {
+    return failed(err);
   }
 }
 
 export type AdmissionApp = Awaited<ReturnType<typeof buildAdmissionServer>>;
 
-function sendReview(reply: FastifyReply, version: ReviewVersion, uid: string, decision: Decision) {
-  return reply.code(200).header('content-type', 'application/json').send(toReview(version, uid, decision));
+/** The answer as a string: fastify sends a string as it is, an object through its serializer. */
+function sendReview(reply: FastifyReply, version: ReviewVersion, uid: string, decision: Decision, close: boolean) {
+  if (close) reply.header('connection', 'close');
+  return reply.code(200).header('content-type', 'application/json').send(JSON.stringify(toReview(version, uid, decision)));
 }
 
 function describeTransportError(error: FastifyError): string {

@@ -13,25 +13,45 @@ import { isManagedChainCopy } from '../rules/chain-decisions.ts';
 import type { AdmissionInput, Decision, DecisionContext } from '../rules/types.ts';
 import type { DecisionSources } from '../rules/decision-sources.ts';
 
+/**
+ * The handler answers synchronously when the cache has everything (the common case): an
+ * async function would cost every review a promise and a turn of the microtask queue.
+ */
 export function createAdmissionHandler(deps: DecisionSources) {
-  return async (kind: AdmittedKind, input: AdmissionInput): Promise<Decision> => {
+  return (kind: AdmittedKind, input: AdmissionInput): Decision | Promise<Decision> => {
     const context: DecisionContext = { chains: deps.chains };
     const versions = deps.templateVersions;
     if (versions) context.templateVersion = (namespace, name) => versions.get(namespace, name);
     const deployed = deps.deployed;
     if (deployed) context.deployedStates = (k, namespace, name, service) => deployed.statesOf(k, namespace, name, service);
     const options = deps.policy ? { ...deps.options, policy: deps.policy() } : deps.options;
+    const decideNow = (): Decision => decide(kind, input, context, options);
     if (kind !== 'ServiceTemplateChain') {
-      if (deps.fetchChain) context.chains = await withCacheMisses(kind, input, deps);
-    } else if (input.operation === 'DELETE' && deps.listReferences && deps.options.protectChainDeletion && !isManagedChainCopy(input.oldObject)) {
-      // A managed copy is allowed whoever uses it (chain-decisions.ts): no live lists for it.
-      const references = await deps.listReferences(input.namespace, input.name);
-      context.referencesTo = () => references;
-    } else if (input.operation === 'CREATE' && deps.listTemplates) {
-      const templates = await deps.listTemplates(input.namespace);
-      if (templates) context.templateExists = (_namespace, name) => templates.has(name);
+      if (!deps.fetchChain) return decideNow();
+      const chains = withCacheMisses(kind, input, deps);
+      if (!(chains instanceof Promise)) {
+        context.chains = chains;
+        return decideNow();
+      }
+      return chains.then((lookup) => {
+        context.chains = lookup;
+        return decideNow();
+      });
     }
-    return decide(kind, input, context, options);
+    if (input.operation === 'DELETE' && deps.listReferences && deps.options.protectChainDeletion && !isManagedChainCopy(input.oldObject)) {
+      // A managed copy is allowed whoever uses it (chain-decisions.ts): no live lists for it.
+      return deps.listReferences(input.namespace, input.name).then((references) => {
+        context.referencesTo = () => references;
+        return decideNow();
+      });
+    }
+    if (input.operation === 'CREATE' && deps.listTemplates) {
+      return deps.listTemplates(input.namespace).then((templates) => {
+        if (templates) context.templateExists = (_namespace, name) => templates.has(name);
+        return decideNow();
+      });
+    }
+    return decideNow();
   };
 }
 
@@ -40,7 +60,7 @@ export function createAdmissionHandler(deps: DecisionSources) {
  * only: storing them could resurrect a chain deleted while the read was in flight; the
  * watch is what keeps the cache.
  */
-async function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: DecisionSources): Promise<ChainLookup> {
+function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: DecisionSources): ChainLookup | Promise<ChainLookup> {
   if (kind === 'ServiceTemplateChain' || !deps.fetchChain) return deps.chains;
   let names: string[];
   try {
@@ -52,12 +72,12 @@ async function withCacheMisses(kind: AdmittedKind, input: AdmissionInput, deps: 
   const namespace = chainNamespaceFor(kind, objectNamespace, deps.options);
   const missing = [...new Set(names)].filter((name) => !deps.chains.has(namespace, name));
   if (missing.length === 0) return deps.chains;
+  const fetchChain = deps.fetchChain;
   const fetched = new Map<string, LoadedChain>();
-  await Promise.all(
+  return Promise.all(
     missing.map(async (name) => {
-      const chain = await deps.fetchChain!(namespace, name);
+      const chain = await fetchChain(namespace, name);
       if (chain) fetched.set(chainKey(namespace, name), chain);
     }),
-  );
-  return { get: (ns, name) => deps.chains.get(ns, name) ?? fetched.get(chainKey(ns, name)) };
+  ).then(() => ({ get: (ns: string, name: string) => deps.chains.get(ns, name) ?? fetched.get(chainKey(ns, name)) }));
 }

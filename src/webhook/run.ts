@@ -47,8 +47,11 @@ export async function runServer({ config, logger, handler, readiness = [], metri
   const keyPair = await certificates.start();
   const clientCA = config.clientCAFile ? readFileSync(config.clientCAFile, 'utf8') : undefined;
 
+  // While shutting down every answer closes its connection (admission-server.ts, `closing`).
+  let closing = false;
   const admission = !config.webhook ? undefined : await buildAdmissionServer({
     keyPair,
+    closing: () => closing,
     clientCA,
     logger,
     metrics,
@@ -57,15 +60,6 @@ export async function runServer({ config, logger, handler, readiness = [], metri
   });
   if (admission) certificates.on('change', (pair) => rotateServingCertificate(admission, pair, clientCA));
 
-  let closing = false;
-  // While shutting down, every answer closes its connection: clients that have not yet seen
-  // the readiness change reconnect (to this replica until it closes, then to another) instead
-  // of reusing a keep-alive connection that close() would reset under their next request.
-  // (A callback hook: an async one costs every review a promise.)
-  admission?.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
-    done(null, payload);
-  });
   const health = buildHealthServer(metrics, {
     pending: () => [
       ...(closing ? ['shutting down'] : []),
