@@ -1,6 +1,7 @@
 // The floors the HTTPS benchmark compares chaingate with, on the same certificate and with
 // no framework, logging or metrics:
 //   bare-https-server.ts CERT_DIR            reads the body, answers a fixed allowed review
+//   bare-https-server.ts CERT_DIR --echo-uid reads the body, answers "allowed" with its request's uid
 //   bare-https-server.ts CERT_DIR --parse    reads the body and JSON.parses it, answers a fixed
 //                                            review: the floor of any webhook that reads the review
 //   bare-https-server.ts CERT_DIR --decide   parses the body, checks the envelope and decides
@@ -20,6 +21,9 @@ import { loadChainFiles } from '../src/sources/chain-files.ts';
 const [certDir = 'certs', mode] = process.argv.slice(2);
 const decideEach = mode === '--decide';
 const parseEach = mode === '--parse';
+// For kube-apiserver, which refuses an answer whose uid is not its request's: the first "uid"
+// in its AdmissionReview is request.uid, found without parsing the body.
+const echoUid = mode === '--echo-uid';
 const fixedAnswer = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: '00000000-0000-4000-8000-000000000000', allowed: true } });
 const handler = createAdmissionHandler({
   chains: loadChainFiles(fileURLToPath(new URL('../examples/chains', import.meta.url))),
@@ -37,8 +41,24 @@ async function answer(text: string): Promise<string> {
 }
 
 const keyPair = { key: readFileSync(join(certDir, 'tls.key'), 'utf8'), cert: readFileSync(join(certDir, 'tls.crt'), 'utf8') };
+// What bench/through-apiserver.ts asks for at GET /stats: how kube-apiserver calls a webhook.
+const stats = { requests: 0, connections: 0, sessionsReused: 0, alpnOffered: [] as string[][] };
 // chaingate's TLS settings (protocol floor, ciphers), so the handshake and record costs match.
-const server = createServer(tlsOptions(keyPair), (req, res) => {
+// ALPNCallback records what a client offers (kube-apiserver's Go client offers h2 first) and
+// picks HTTP/1.1, which is what chaingate's server (HTTP/1.1 only) ends up speaking too.
+const server = createServer({
+  ...tlsOptions(keyPair),
+  ALPNCallback: ({ protocols }: { protocols: string[] }) => {
+    if (stats.alpnOffered.length < 10) stats.alpnOffered.push(protocols);
+    return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+  },
+}, (req, res) => {
+  if (req.method === 'GET' && req.url === '/stats') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  stats.requests += 1;
   let text = '';
   req.setEncoding('utf8');
   req.on('data', (chunk: string) => (text += chunk));
@@ -47,12 +67,17 @@ const server = createServer(tlsOptions(keyPair), (req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     };
+    if (echoUid) return reply(fixedAnswer.replace('00000000-0000-4000-8000-000000000000', /"uid":"([^"]{1,128})"/.exec(text)?.[1] ?? ''));
     if (!decideEach && !parseEach) return reply(fixedAnswer);
     answer(text).then(reply, (err: Error) => {
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end(err.message);
     });
   });
+});
+server.on('secureConnection', (socket) => {
+  stats.connections += 1;
+  if (socket.isSessionReused()) stats.sessionsReused += 1;
 });
 server.keepAliveTimeout = 75_000;
 server.listen(0, '127.0.0.1', () => {

@@ -222,7 +222,7 @@ describe('default values', () => {
         namespaceSelector,
       }) as Obj;
       const strip = (hook: Obj) => {
-        const { matchConditions: _m, clientConfig, ...rest } = hook;
+        const { clientConfig, ...rest } = hook;
         const { caBundle: _c, ...client } = clientConfig as Obj;
         return { ...rest, clientConfig: client };
       };
