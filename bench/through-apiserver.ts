@@ -17,7 +17,15 @@ import { fmt, header, percentile, printTable, quick } from './lib.ts';
 const CRDS = kcmCrds('v1.11.4');
 const BARE = fileURLToPath(new URL('./bare-https-server.ts', import.meta.url));
 
-function bareStatsOf(url: string, ca: string): Promise<{ requests: number; connections: number; sessionsReused: number; alpnOffered: string[][] }> {
+interface BareStats {
+  requests: number;
+  connections: number;
+  sessionsReused: number;
+  alpnOffered: string[][];
+  negotiated: Record<string, number>;
+}
+
+function bareStatsOf(url: string, ca: string): Promise<BareStats> {
   return new Promise((resolve, reject) => {
     get(`${url}/stats`, { ca }, (res) => {
       let text = '';
@@ -110,28 +118,30 @@ try {
   results.push(await measure('(b) chaingate webhook'));
   await cluster.kubectl(['delete', 'validatingwebhookconfiguration', 'chaingate']);
 
-  // (d) The least any webhook costs through the API server: node:https answering a fixed
-  // "allowed" (bare-https-server.ts), registered the same way. It also records how the API
-  // server calls a webhook: the ALPN protocols it offers, connections, TLS session reuse, and
-  // how many requests arrive (label-only edits must not: matchConditions skip them).
-  const bare = await start([BARE, chaingate.certDir, '--echo-uid'], /"url":"(https:[^"]+)"/);
-  let bareStats: { requests: number; connections: number; sessionsReused: number; alpnOffered: string[][] } | undefined;
-  let labelEdits = 0;
-  try {
-    const bareHook = webhookConfiguration({ target: { url: bare.url, caBundle: Buffer.from(chaingate.caBundle).toString('base64') } });
-    await cluster.kubectl(['apply', '-f', '-'], { input: stringify(bareHook) });
-    await new Promise((r) => setTimeout(r, 1_000)); // the configuration reaches the API server's webhook cache
-    results.push(await measure('(d) bare node:https webhook (fixed answer)'));
-    const before = await bareStatsOf(bare.url, chaingate.caBundle);
-    labelEdits = quick ? 10 : 100;
-    for (let i = 0; i < labelEdits; i++) {
-      await api.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'clusterdeployments', name: 'bench', body: { metadata: { labels: { edit: String(i) } } } }, mergePatch());
+  // (d) The least any webhook costs through the API server: node:https answering "allowed"
+  // with the request's uid (bare-https-server.ts --echo-uid), registered the same way; (e) the
+  // same over HTTP/2, offered by ALPN. The server also records how the API server calls a
+  // webhook: the ALPN protocols offered and negotiated, connections, TLS session reuse, and how
+  // many requests arrive (label-only edits must not: matchConditions skip them).
+  const bareStats: Record<string, BareStats & { labelEdits: number }> = {};
+  for (const [label, extra] of [['(d) bare node:https webhook (fixed answer)', []], ['(e) the same over HTTP/2', ['--h2']]] as const) {
+    const bare = await start([BARE, chaingate.certDir, '--echo-uid', ...extra], /"url":"(https:[^"]+)"/);
+    try {
+      const bareHook = webhookConfiguration({ target: { url: bare.url, caBundle: Buffer.from(chaingate.caBundle).toString('base64') } });
+      await cluster.kubectl(['apply', '-f', '-'], { input: stringify(bareHook) });
+      await new Promise((r) => setTimeout(r, 1_000)); // the configuration reaches the API server's webhook cache
+      results.push(await measure(label));
+      const before = await bareStatsOf(bare.url, chaingate.caBundle);
+      const labelEdits = quick ? 10 : 100;
+      for (let i = 0; i < labelEdits; i++) {
+        await api.patchNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'clusterdeployments', name: 'bench', body: { metadata: { labels: { edit: `${label.slice(1, 2)}${i}` } } } }, mergePatch());
+      }
+      const after = await bareStatsOf(bare.url, chaingate.caBundle);
+      bareStats[label] = { ...before, requests: after.requests - before.requests, labelEdits };
+      await cluster.kubectl(['delete', 'validatingwebhookconfiguration', 'chaingate']);
+    } finally {
+      bare.child.kill('SIGTERM');
     }
-    const after = await bareStatsOf(bare.url, chaingate.caBundle);
-    bareStats = { ...before, requests: after.requests - before.requests };
-    await cluster.kubectl(['delete', 'validatingwebhookconfiguration', 'chaingate']);
-  } finally {
-    bare.child.kill('SIGTERM');
   }
 
   // `namespace` is a CEL reserved word: Kubernetes exposes such fields as __namespace__.
@@ -150,12 +160,12 @@ try {
 
   const base = results[0]!;
   printTable(results.map((r) => ({ configuration: r.label, requests, p50: fmt.ms(r.p50), p99: fmt.ms(r.p99), 'p50 over (a)': fmt.ms(r.p50 - base.p50) })));
-  const [b, d, c] = [results[1]!, results[2]!, results[3]!];
+  const [b, d, e, c] = [results[1]!, results[2]!, results[3]!, results[4]!];
   console.log(`# chaingate / ValidatingAdmissionPolicy: p50 ${(b.p50 / c.p50).toFixed(2)}x, p99 ${(b.p99 / c.p99).toFixed(2)}x (goal <= 1.1x)`);
   console.log(`# bare webhook / ValidatingAdmissionPolicy: p50 ${(d.p50 / c.p50).toFixed(2)}x, p99 ${(d.p99 / c.p99).toFixed(2)}x: the least a webhook costs`);
-  console.log(`# chaingate / bare webhook: p50 ${(b.p50 / d.p50).toFixed(2)}x, p99 ${(b.p99 / d.p99).toFixed(2)}x`);
-  if (bareStats) {
-    console.log(`# kube-apiserver's webhook client offered ALPN ${JSON.stringify(bareStats.alpnOffered[0] ?? [])}; ${bareStats.connections} TLS connection(s) for ${requests + 20} updates (${bareStats.sessionsReused} resumed sessions); ${bareStats.requests} of ${labelEdits} label-only edits reached the webhook (matchConditions)`);
+  console.log(`# chaingate / bare webhook: p50 ${(b.p50 / d.p50).toFixed(2)}x, p99 ${(b.p99 / d.p99).toFixed(2)}x; bare over HTTP/2 / over HTTP/1.1: p50 ${(e.p50 / d.p50).toFixed(2)}x, p99 ${(e.p99 / d.p99).toFixed(2)}x`);
+  for (const [label, st] of Object.entries(bareStats)) {
+    console.log(`# ${label.slice(0, 3)}: ALPN offered ${JSON.stringify(st.alpnOffered[0] ?? '(not recorded with --h2)')}, negotiated ${JSON.stringify(st.negotiated)}; ${st.connections} TLS connection(s) for ${requests + 20} updates (${st.sessionsReused} resumed); ${st.requests} of ${st.labelEdits} label-only edits reached the webhook`);
   }
 } finally {
   await chaingate.stop();
