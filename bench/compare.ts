@@ -2,8 +2,10 @@
 // earlier commit and in this tree, on the same machine, so the two sets of figures share
 // every condition but the code.
 //   node bench/compare.ts <git-ref> <bench script> [args...]   e.g. node bench/compare.ts 7adcdfc bench/decision-core.ts
+//   COMPARE_BENCH_FROM_HERE=1 node bench/compare.ts ...   the earlier tree gets this tree's bench/ folder
+//     first, for a benchmark written after <git-ref> (it then measures that ref's src/ with it)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,7 @@ const before = join(mkdtempSync(join(tmpdir(), 'chaingate-before-')), 'tree');
 execFileSync('git', ['worktree', 'add', '--detach', before, commit], { cwd: repo, stdio: 'ignore' });
 // The dependencies are the same lockfile's: share them rather than installing twice.
 symlinkSync(join(repo, 'node_modules'), join(before, 'node_modules'));
+if (process.env.COMPARE_BENCH_FROM_HERE) cpSync(join(repo, 'bench'), join(before, 'bench'), { recursive: true });
 try {
   for (let round = 1; round <= rounds; round++) {
     for (const [label, tree] of [[`before (${commit})`, before], [`after (${head}${dirty ? '+changes' : ''})`, repo]] as const) {
