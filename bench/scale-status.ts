@@ -156,7 +156,10 @@ try {
     }, 4 * OBJECTS * 1000 / Math.max(1, BUDGET) + 300_000, 'first statuses', 500);
     const round1Ms = Date.now() - started;
     const round1Writes = await patches(chaingate);
-    await waitFor(async () => (await chaingate.metric('chaingate_controller_queue_depth')) === 0, 60_000, 'queue drained', 200);
+    // Each write comes back through the watch and is reconciled again (a skip). Not fatal if
+    // that takes long: the 50,000 run found each of those re-recording its Event (below).
+    const drained = await waitFor(async () => (await chaingate.metric('chaingate_controller_queue_depth')) === 0, 60_000, 'queue drained', 200).then(() => true, () => false);
+    if (!drained) progress(`queue not drained 60 s after round 1: ${await chaingate.metric('chaingate_controller_queue_depth')} left`);
     const cachedHeap = await chaingate.metric('nodejs_heap_size_used_bytes');
     const cachedRss = procStatusBytes(chaingate.child.pid!, 'VmRSS');
     row(`round 1: chaingate starts, first status on every object (chain absent)`, `${fmt.rate(round1Ms / 1000)} s`, `process start to last write: ${(round1Writes / (round1Ms / 1000)).toFixed(1)} writes/s, budget ${BUDGET === 0 ? 'unlimited' : `${BUDGET}/s`}`);
