@@ -22,7 +22,15 @@ export interface InvolvedObject {
   uid?: string;
 }
 
-const MEMORY = 10_000;
+/**
+ * Object-and-reason pairs remembered as reported. It must exceed the objects that can have a
+ * problem at once: past it the oldest pair is forgotten, and every reconcile of that object
+ * sends its Event again only to get 409 from the API server, outside the write budget (at
+ * 10,000, a 50,000-object run with a missing chain made tens of thousands of such calls,
+ * BENCHMARKS.md section 9). An entry is a uid and a reason, about 100 bytes with the Map's own
+ * cost: 200,000 of them are about 20 MiB, the most this can hold.
+ */
+export const EVENT_MEMORY = 200_000;
 
 /** The one Event call the recorder makes (tests pass an in-memory one). */
 export type EventApi = Pick<CoreV1Api, 'createNamespacedEvent'>;
@@ -46,7 +54,7 @@ export class EventRecorder {
   async record(object: InvolvedObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const key = `${object.uid ?? `${object.namespace}/${object.name}`}|${reason}`;
     if (this.seen.has(key)) return;
-    if (this.seen.size >= MEMORY) this.seen.delete(this.seen.keys().next().value!);
+    if (this.seen.size >= EVENT_MEMORY) this.seen.delete(this.seen.keys().next().value!);
     this.seen.set(key, true);
     // Cluster-scoped objects (MultiClusterService) get their events in "default", as kubectl expects.
     const namespace = object.namespace || 'default';

@@ -125,3 +125,15 @@ describe('EventRecorder', () => {
     expect(api.events.get(`team-a/${eventName(cd, 'NoChain')}`)?.message).toHaveLength(1024);
   });
 });
+
+describe('EventRecorder at scale', () => {
+  it('remembers 50,000 objects with the same problem: a second reconcile of the first sends nothing', async () => {
+    const events = recorder();
+    const objects = Array.from({ length: 50_000 }, (_, i): InvolvedObject => ({ ...cd, name: `cd-${i}`, uid: `uid-${i}` }));
+    for (const o of objects) await events.warn(o, 'ChainNotFound', 'no such chain');
+    expect(api.creates).toBe(50_000);
+    for (const o of objects.slice(0, 1_000)) await events.warn(o, 'ChainNotFound', 'no such chain');
+    // Forgetting them (as the 10,000-pair memory did) would cost a create and a 409 for each.
+    expect(api.creates).toBe(50_000);
+  });
+});
