@@ -11,6 +11,7 @@ import type { AdmissionInput, Decision } from '../rules/types.ts';
 import type { KeyPair } from '../certs/cert-watcher.ts';
 import { admissionInput, checkEnvelope, toReview, type AdmissionRequest, type ReviewVersion } from './admission-review.ts';
 import type { Metrics } from '../runtime/metrics.ts';
+import { readTextBody } from './json-body.ts';
 
 /** Kubernetes caps an admission request at 3 MiB of object twice over; SPEC asks for 7 MiB. */
 export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
@@ -174,14 +175,16 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
   // (Fastify's own parser answered those as "not valid JSON", or stripped the keys silently).
   // Syntax errors are reported without V8's excerpt of the body, so no object content reaches the logs.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
-    if (text.length === 0) return done(bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch (err) {
-      done(bodyError('CHAINGATE_INVALID_JSON', describeSyntaxError(err as Error)), undefined);
-    }
+  app.addContentTypeParser('application/json', (_request, payload, done) => {
+    readTextBody(payload, BODY_LIMIT_BYTES, (error, text) => {
+      if (error || text === undefined) return done(error ?? bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
+      if (text.length === 0) return done(bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
+      try {
+        done(null, JSON.parse(text));
+      } catch (err) {
+        done(bodyError('CHAINGATE_INVALID_JSON', describeSyntaxError(err as Error)), undefined);
+      }
+    });
   });
 
   // Every failure on an admission route still answers with an AdmissionReview, so the

@@ -349,6 +349,35 @@ describe('body limit', () => {
     else expectBadRequest(chunked, '', /body exceeds/);
     expect((await post(CD, withUid(allowedReview, 'after-chunked'))).review.response.allowed).toBe(true);
   });
+
+  it('decodes multi-byte characters split between the pieces of a body', async () => {
+    // The body is decoded piece by piece as it arrives; a character cut in two must still come out
+    // whole. Each byte of "ü-🚀" goes in its own write, with a pause so they arrive apart.
+    const uid = 'split-ü-🚀-end';
+    const bytes = Buffer.from(JSON.stringify(withUid(allowedReview, uid)), 'utf8');
+    const at = bytes.indexOf(Buffer.from('ü', 'utf8'));
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      const req = request(
+        new URL(CD, server.admissionUrl),
+        { ca, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': bytes.length } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, review: JSON.parse(text) as Json, socket: req.socket }));
+        },
+      );
+      req.on('error', reject);
+      const pieces = [bytes.subarray(0, at + 1), ...[...bytes.subarray(at + 1, at + 8)].map((b) => Buffer.from([b])), bytes.subarray(at + 8)];
+      void (async () => {
+        for (const piece of pieces) {
+          req.write(piece);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        req.end();
+      })();
+    });
+    expect(reply.review.response).toEqual({ uid, allowed: true });
+  });
 });
 
 describe('TLS', () => {
