@@ -27,7 +27,9 @@ RUN npm ci --ignore-scripts \
       npm install --ignore-scripts --no-save; }
 
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.ts ./scripts/bundle.ts
 COPY src ./src
+# tsc, then esbuild's one-file bundle of chaingate and its dependencies (scripts/bundle.ts).
 RUN npm run build
 
 # Drop devDependencies (typescript, vitest, node, @aws-cdk/lambda-layer-kubectl-v33, ...).
@@ -49,10 +51,14 @@ USER 65532:65532
 # 9443: HTTPS admission; 8081: /healthz, /readyz, /metrics.
 EXPOSE 9443 8081
 # The distroless Node images keep node at /nodejs/bin/node (their own ENTRYPOINT).
+# dist/bundle/chaingate.cjs is chaingate in one file: Node starts it about a second sooner than
+# the ~1,200 module files of dist/cli and node_modules (BENCHMARKS.md, chain load). No
+# --enable-source-maps: parsing the bundle's map at start-up cost half of that again; stack
+# traces name the bundle's lines (`node scripts/bundle.ts --sourcemap` writes a map for them).
 # --max-semi-space-size=8: V8's default young generation let garbage from loading 10,000
 # chains raise the peak RSS by ~70 MiB over the 400 MiB goal (BENCHMARKS.md, scale); 8 MiB
 # semi-spaces keep it under, and reviews allocate little enough not to notice.
-ENTRYPOINT ["/nodejs/bin/node", "--enable-source-maps", "--max-semi-space-size=8", "dist/cli/main.js"]
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=8", "dist/bundle/chaingate.cjs"]
 # /app is read-only for uid 65532 (and the chart mounts the root filesystem read-only): a
 # generated certificate goes to /tmp. The chart passes its own arguments.
 CMD ["serve", "--cert-dir", "/tmp/certs"]

@@ -3,7 +3,7 @@
 //
 //   node scripts/build-sea.ts [--out DIR] [--node PATH] [--archive --homepage URL --release-url URL]
 //
-// 1. esbuild bundles src/cli/main.ts and its dependencies into one CommonJS file (Node 24's SEA
+// 1. scripts/bundle.ts bundles src/cli/main.ts and its dependencies into one CommonJS file (Node 24's SEA
 //    runs one CommonJS script); import.meta.url, which CommonJS lacks, becomes the executable's
 //    URL, and the version is baked in (there is no package.json beside the executable);
 // 2. node --experimental-sea-config writes the preparation blob (Node 24.21 has no --build-sea);
@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { bundleChaingate } from './bundle.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // postject's documented sentinel for Node.js single executables.
@@ -44,17 +44,7 @@ export async function buildSea(options: { out: string; node?: string; archive?: 
   mkdirSync(out, { recursive: true });
   const version = String((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   const bundle = join(out, 'chaingate.cjs');
-  await build({
-    entryPoints: [join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node24',
-    outfile: bundle,
-    logLevel: 'warning',
-    define: { 'import.meta.url': '__chaingate_url', CHAINGATE_BUILD_VERSION: JSON.stringify(version) },
-    banner: { js: 'const __chaingate_url = require("node:url").pathToFileURL(process.execPath).href;' },
-  });
+  await bundleChaingate({ outfile: bundle, version, metaUrl: 'executable' });
   const blob = join(out, 'sea-prep.blob');
   const config = join(out, 'sea-config.json');
   writeFileSync(config, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false, useSnapshot: false }));

@@ -138,9 +138,11 @@ describe('Dockerfile steps, run without Docker', () => {
     expect((await run(NODE24, ['--version'], {})).stdout.trim()).toMatch(/^v24\./);
   });
 
-  it('compiles dist/cli/main.js', () => {
+  it('compiles dist/cli/main.js and bundles dist/bundle/chaingate.cjs, which the image runs', () => {
     expect(existsSync(join(app, 'dist', 'cli', 'main.js'))).toBe(true);
     expect(existsSync(join(image, 'dist', 'cli', 'main.js'))).toBe(true);
+    expect(existsSync(join(image, 'dist', 'bundle', 'chaingate.cjs'))).toBe(true);
+    expect(entrypoint().at(-1)).toBe('dist/bundle/chaingate.cjs');
     expect(readdirSync(image).sort()).toEqual(['dist', 'examples', 'node_modules', 'package.json']);
   });
 

@@ -32,11 +32,13 @@ export interface StartOptions {
   waitReady?: boolean;
   /** Run inside this cgroup (joined before node starts, so V8 sizes its heap by its limit). */
   cgroup?: MemoryCgroup;
+  /** The script node runs: src/cli/main.ts unless given (the benchmarks pass the image's bundle). */
+  entry?: string;
 }
 
 export async function startChaingate(args: string[], options: StartOptions = {}): Promise<ChaingateProcess> {
   const certDir = options.certDir ?? mkdtempSync(join(tmpdir(), 'chaingate-certs-'));
-  const command = [process.execPath, ...RUNTIME_FLAGS, MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args];
+  const command = [process.execPath, ...RUNTIME_FLAGS, options.entry ?? MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, ...args];
   // The shell joins the cgroup, then becomes node (same pid): node starts inside the limit.
   const [file, ...argv] = options.cgroup ? ['sh', '-c', `echo $$ > '${options.cgroup.procsFile}' && exec "$@"`, 'sh', ...command] : command;
   const child = spawn(file!, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });

@@ -78,12 +78,15 @@ describe('Dockerfile', () => {
     expect(gid ?? '65532').toBe('65532');
   });
 
-  it("starts dist/cli/main.js with the distroless image's node, serving by default", () => {
+  it("starts the one-file bundle with the distroless image's node, serving by default", () => {
     expect(of(runtime, 'WORKDIR').at(-1)!.args).toBe('/app');
     const entrypoint = execForm(of(runtime, 'ENTRYPOINT').at(-1)!.args);
     expect(entrypoint[0]).toBe('/nodejs/bin/node');
-    expect(entrypoint.at(-1)).toBe('dist/cli/main.js');
+    // The bundle (scripts/bundle.ts, part of `npm run build`), which the build stage builds.
+    expect(entrypoint.at(-1)).toBe('dist/bundle/chaingate.cjs');
+    expect(of(build, 'COPY').map((i) => i.args)).toContain('scripts/bundle.ts ./scripts/bundle.ts');
     const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    expect(pkg.scripts.build).toContain('node scripts/bundle.ts');
     // The image, `npm start` and the end-to-end harness run node with the same V8 flags, so
     // what the tests and benchmarks measure is what ships.
     for (const flag of RUNTIME_FLAGS) {
@@ -91,7 +94,7 @@ describe('Dockerfile', () => {
       expect(pkg.scripts.start!.split(' ')).toContain(flag);
     }
     // The package's commands go through the launcher, which runs dist/cli/main.js (installed)
-    // on Node 24; the image has Node 24 and starts dist/cli/main.js itself.
+    // on Node 24; the image has Node 24 and starts its bundle itself.
     expect(pkg.bin.chaingate).toBe('bin/chaingate.cjs');
     expect(readFileSync(join(repoRoot, 'bin', 'chaingate.cjs'), 'utf8')).toContain('dist/cli/main.js');
     expect(existsSync(join(repoRoot, 'src', 'cli', 'main.ts'))).toBe(true);
@@ -163,7 +166,7 @@ describe('.dockerignore', () => {
 
   it('keeps out dependencies, build output, tests, git, certificates and keys', () => {
     for (const path of [
-      'node_modules/yaml/package.json', 'dist/cli/main.js', 'test/unit/chart.test.ts', 'bench/run.ts', '.git/HEAD',
+      'node_modules/yaml/package.json', 'dist/cli/main.js', 'dist/bundle/chaingate.cjs', 'scripts/build-sea.ts', 'test/unit/chart.test.ts', 'bench/run.ts', '.git/HEAD',
       'certs/tls.key', 'certs/ca.crt', 'certs/server.pem', 'charts/chaingate/Chart.yaml', 'coverage/index.html',
       'src/some/node_modules/x.js', 'examples/leaked.key', 'examples/leaked.pem', 'Dockerfile', '.env',
     ]) {
