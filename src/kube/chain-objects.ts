@@ -16,13 +16,15 @@ export function applyChainObject(registry: ChainRegistry, object: unknown, logge
     logger.warn('ignoring a ServiceTemplateChain event without metadata.name/namespace');
     return undefined;
   }
+  // The same version of a chain parses the same way: a relist, and client-node's "add" for each
+  // item of the list just applied, hand back every chain unchanged, and parsing them again was
+  // most of the time between a list's last byte and ready (BENCHMARKS.md, chain load).
+  const existing = resourceVersion === undefined ? undefined : registry.get(namespace, name);
+  if (existing && existing.resourceVersion === resourceVersion) return existing.key;
   try {
     return registry.set(parseChain(object)).key;
   } catch (err) {
-    // Warned once per version: a relist hands back the same unreadable object unchanged.
-    if (registry.get(namespace, name)?.resourceVersion !== resourceVersion || resourceVersion === undefined) {
-      logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'unreadable ServiceTemplateChain: treated as invalid');
-    }
+    logger.warn({ chain: `${namespace}/${name}`, err: (err as Error).message }, 'unreadable ServiceTemplateChain: treated as invalid');
     return registry.setUnreadable(namespace, name, resourceVersion, (err as Error).message).key;
   }
 }
