@@ -90,6 +90,8 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     set: (object) => applyChainObject(registry, object, logger),
     delete: (namespace, name) => registry.delete(namespace, name),
     replaceAll: (items, namespace) => applyChainList(registry, items, namespace, logger),
+    // Parsing 10,000 chains took 200-400 ms: done while the list streams in, not after it.
+    setWhileListing: true,
   };
   const chainInformers = watch(CHAINS, chains);
   const templateInformers = watch(SERVICE_TEMPLATES, templates);

@@ -50,7 +50,7 @@ export class KcmClient {
    * is left to read. Watches want that. Servers that cannot page their cache answer it in
    * one piece. Reads that must see the latest state (delete protection) leave it off.
    */
-  async list(resource: KcmResource, namespace?: string, timeoutMs = 30_000, fromCache = false): Promise<KubeList> {
+  async list(resource: KcmResource, namespace?: string, timeoutMs = 30_000, fromCache = false, onItem?: (item: KubeList['items'][number]) => void): Promise<KubeList> {
     const deadline = Date.now() + timeoutMs;
     const remaining = () => Math.max(1, deadline - Date.now());
     const path = this.path(resource, namespace);
@@ -59,11 +59,11 @@ export class KcmClient {
     let token: string | undefined;
     do {
       try {
-        page = await readListPage(this.kc, path, resource.plural, remaining(), items, { limit: LIST_PAGE_SIZE, token, fromCache: fromCache && token === undefined });
+        page = await readListPage(this.kc, path, resource.plural, remaining(), items, { limit: LIST_PAGE_SIZE, token, fromCache: fromCache && token === undefined }, onItem);
       } catch (err) {
         if (token === undefined || statusCode(err) !== 410) throw err;
         items.length = 0;
-        const whole = await readListPage(this.kc, path, resource.plural, remaining(), items, {});
+        const whole = await readListPage(this.kc, path, resource.plural, remaining(), items, {}, onItem);
         return { ...whole, items };
       }
       token = page.metadata?.continue || undefined;

@@ -10,6 +10,11 @@ export interface InformerStore {
   delete(namespace: string, name: string): unknown;
   /** `namespace`: the scope the list covered; undefined for all namespaces. */
   replaceAll(objects: unknown[], namespace?: string): void;
+  /**
+   * Set each listed object as it arrives (replaceAll then finds it already there). For a store
+   * whose set() is costly and idempotent for one resourceVersion, as the chain registry's is.
+   */
+  setWhileListing?: boolean;
 }
 
 /** The informer events that keep `store` equal to what the API server holds in `namespace`. */
@@ -21,5 +26,6 @@ export function eventsInto(store: InformerStore, namespace: string | undefined):
       if (meta.name && meta.namespace) store.delete(meta.namespace, meta.name);
     },
     relisted: (items) => store.replaceAll(items, namespace),
+    ...(store.setWhileListing ? { listedItem: (object: Record<string, unknown>) => void store.set(object) } : {}),
   };
 }

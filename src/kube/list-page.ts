@@ -25,7 +25,8 @@ export interface PageRequest {
 
 /**
  * GETs `path` (a list URL path) and appends its items to `items`; returns the list without
- * the items it appended. `what` names the resource in error messages.
+ * the items it appended. `what` names the resource in error messages. `onItem` sees each
+ * item as soon as it is read, while the rest of the list is still arriving.
  */
 export async function readListPage(
   kc: KubeConfig,
@@ -34,6 +35,7 @@ export async function readListPage(
   timeoutMs: number,
   items: KubeList['items'],
   paging: PageRequest,
+  onItem?: (item: KubeList['items'][number]) => void,
 ): Promise<KubeList> {
   const server = kc.getCurrentCluster()?.server ?? '';
   const context = new RequestContext(`${server}${path}`, HttpMethod.GET);
@@ -51,7 +53,9 @@ export async function readListPage(
     const body = response.body.stream();
     if (response.httpStatusCode !== 200) throw await statusError(body, response.httpStatusCode, what);
     const rest = await readListStream(Readable.fromWeb(body as never), (item) => {
-      items.push(stripBookkeeping(item));
+      const stripped = stripBookkeeping(item);
+      items.push(stripped);
+      onItem?.(stripped);
     });
     if (!Array.isArray(rest.items)) throw new Error(`list ${what}: response has no items`);
     // Elements that were not objects stay in the list, for the caller to report and skip.

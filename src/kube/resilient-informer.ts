@@ -31,6 +31,12 @@ export interface InformerEvents {
   remove(object: Record<string, unknown>): void;
   /** Called after every successful (re)list with the full content. */
   relisted?(objects: Array<Record<string, unknown>>): void;
+  /**
+   * Called for each item of a (re)list as it arrives, before `relisted`: work done here overlaps
+   * the rest of the list's transfer instead of following its last byte. A list that fails part
+   * way has called it for some items; `relisted` is called only for a complete one.
+   */
+  listedItem?(object: Record<string, unknown>): void;
 }
 
 export interface ResilientInformerOptions {
@@ -193,7 +199,14 @@ export class ResilientInformer {
       this.listing = true;
       let result: KubeList;
       try {
-        result = await client.list(resource, namespace, undefined, true);
+        result = await client.list(resource, namespace, undefined, true, events.listedItem ? (item) => {
+          if (!live()) return;
+          try {
+            events.listedItem!(item);
+          } catch (err) {
+            logger.error({ resource: resource.plural, err: (err as Error).message }, 'listed item handler failed');
+          }
+        } : undefined);
       } finally {
         if (generation === this.generation) this.listing = false;
       }

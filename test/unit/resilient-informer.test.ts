@@ -242,6 +242,30 @@ describe('ResilientInformer lists', () => {
     expect(events.names.size).toBe(1_235);
   });
 
+  it('hands each listed item over as it arrives, before the list is complete, and survives a handler that throws', async () => {
+    many(1_234);
+    const events = recorder();
+    const streamed: string[] = [];
+    let relistedAfter = -1;
+    events.listedItem = (o) => {
+      streamed.push(String((o.metadata as Json).name));
+      if (streamed.length === 7) throw new Error('handler bug');
+    };
+    const relisted = events.relisted!;
+    events.relisted = (items) => {
+      relistedAfter = streamed.length;
+      relisted(items);
+    };
+    const { informer, lines } = informerFor(events);
+    await informer.start();
+    await eventually(() => informer.hasSynced, 'synced');
+    expect(streamed).toHaveLength(1_234);
+    expect(new Set(streamed).size).toBe(1_234);
+    expect(relistedAfter).toBe(1_234);
+    expect(events.log).toContain('relisted 1234');
+    expect(lines.filter((l) => l.msg === 'listed item handler failed')).toHaveLength(1);
+  });
+
   it('lists again unpaged when the snapshot expires between pages', async () => {
     many(1_100);
     fake.expireContinueTokens = true;
