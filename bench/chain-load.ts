@@ -1,0 +1,102 @@
+// Chain load against its floor (issue 18, goal 4), several builds side by side in one run: one
+// control plane holding N chains (bench/chains.ts' dense cycles, 20 templates each), the API
+// server's own list of them read to the last byte (the floor; uncompressed and gzip), then each
+// entry started in turn, rounds interleaved, timed from process start until chaingate_chains
+// reaches N. chaingate runs with the image's Node flags and the scale benchmark's arguments.
+//
+//   node bench/chain-load.ts [--chains N] [--rounds R] [ENTRY...]
+//
+// ENTRY is a script node runs: src/cli/main.ts of this tree (the default), of another checkout
+// (`git worktree add /tmp/old <ref>`, then /tmp/old/src/cli/main.ts) to compare with an earlier
+// commit, or a bundle (`node scripts/bundle.ts --out FILE`; "bundle" builds this tree's).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startControlPlane } from '../test/cluster/control-plane.ts';
+import { kcmCrds } from '../test/kcm/crds.ts';
+import { RUNTIME_FLAGS } from '../test/support/chaingate-process.ts';
+import { bundleChaingate } from '../scripts/bundle.ts';
+import { GROUP, VERSION, customObjects, pool } from './kube.ts';
+import { cycleChain } from './chains.ts';
+import { fmt, header, percentile, printTable } from './lib.ts';
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { chains: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '3' } } });
+const CHAINS = Number(values.chains);
+const ROUNDS = Number(values.rounds);
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'chaingate-chain-load-'));
+const entries = await Promise.all((positionals.length ? positionals : ['src/cli/main.ts', 'bundle']).map(async (entry) =>
+  entry === 'bundle' ? { label: 'this tree, bundled', file: await bundleChaingate({ outfile: join(work, 'dist', 'bundle', 'chaingate.cjs') }) } : { label: relative(REPO, entry).startsWith('..') ? entry : relative(REPO, entry), file: entry },
+));
+
+header(`chain load: ${CHAINS.toLocaleString('en-US')} chains, ${ROUNDS} round(s) per entry, interleaved`);
+const cluster = await startControlPlane({ crdDir: kcmCrds('v1.11.4') });
+try {
+  const api = customObjects(cluster.kubeconfig);
+  const namespaces = Array.from({ length: 10 }, (_, i) => `load-${i}`);
+  for (const ns of namespaces) await cluster.kubectl(['create', 'namespace', ns]);
+  await pool(CHAINS, 32, (i) => api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: namespaces[i % 10]!, plural: 'servicetemplatechains', body: cycleChain(namespaces[i % 10]!, `chain-${i}`) }));
+
+  const pki = (name: string) => readFileSync(join(cluster.dir, 'pki', name), 'utf8');
+  /** The informer's list (every namespace, from the watch cache), read to its last byte and dropped. */
+  const timeList = (gzip: boolean) => new Promise<number>((resolve, reject) => {
+    const t0 = performance.now();
+    request(new URL(`/apis/${GROUP}/${VERSION}/servicetemplatechains?resourceVersion=0`, cluster.server), { ca: pki('ca.crt'), cert: pki('admin.crt'), key: pki('admin.key'), headers: { accept: 'application/json', ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`list answered ${res.statusCode}`))));
+    }).on('error', reject).end();
+  });
+
+  /** Process start to chaingate_chains >= CHAINS, polling /metrics every 50 ms. */
+  const load = async (file: string): Promise<number> => {
+    const certDir = mkdtempSync(join(work, 'certs-'));
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [...RUNTIME_FLAGS, file, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, '--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge', '--webhook=true', '--controller=true', '--resync-ms', '600000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let health = '';
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      health ||= /"healthUrl":"([^"]+)"/.exec(buffered)?.[1] ?? '';
+      if (buffered.length > 65536) buffered = buffered.slice(-4096);
+    });
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before loading`))));
+    try {
+      for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
+        await Promise.race([new Promise((r) => setTimeout(r, 50)), exited]);
+        if (!health) continue;
+        const text = await fetch(`${health}/metrics`).then((r) => r.text(), () => '');
+        if (Number(/^chaingate_chains (\d+)/m.exec(text)?.[1] ?? 0) >= CHAINS) return performance.now() - t0;
+      }
+      throw new Error(`${file}: ${CHAINS} chains not loaded within 180 s`);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+    }
+  };
+
+  const lists = { identity: [] as number[], gzip: [] as number[] };
+  const loads = entries.map(() => [] as number[]);
+  for (let round = 0; round < ROUNDS; round++) {
+    lists.identity.push(await timeList(false));
+    lists.gzip.push(await timeList(true));
+    for (const [i, entry] of entries.entries()) {
+      loads[i]!.push(await load(entry.file));
+      console.error(`[chain-load] round ${round + 1}: ${entry.label} ${fmt.ms(loads[i]!.at(-1)!)}`);
+    }
+  }
+  const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+  const floor = median(lists.identity);
+  printTable([
+    { measure: "the API server's list, to its last byte (the floor)", 'median ms': fmt.rate(floor), all: lists.identity.map((x) => fmt.rate(x)).join(' / '), ratio: '1.00x' },
+    { measure: "  the same list asked with accept-encoding: gzip", 'median ms': fmt.rate(median(lists.gzip)), all: lists.gzip.map((x) => fmt.rate(x)).join(' / '), ratio: `${(median(lists.gzip) / floor).toFixed(2)}x` },
+    ...entries.map((entry, i) => ({ measure: `chaingate ready, ${entry.label}`, 'median ms': fmt.rate(median(loads[i]!)), all: loads[i]!.map((x) => fmt.rate(x)).join(' / '), ratio: `${(median(loads[i]!) / floor).toFixed(2)}x` })),
+  ]);
+  console.log('# ratio: median load / median list to its last byte (goal <= 1.2x)');
+} finally {
+  await cluster.stop();
+  rmSync(work, { recursive: true, force: true });
+}
