@@ -152,7 +152,9 @@ try {
     await waitFor(async () => {
       const n = await patches(chaingate);
       report(1, n);
-      return n >= OBJECTS && ledger.summary(1).objects >= OBJECTS;
+      // Done when the API server has every object's new status (its watch says so): a write that
+      // timed out on chaingate's side may still have landed, and then is rightly not written again.
+      return ledger.summary(1).objects >= OBJECTS;
     }, 4 * OBJECTS * 1000 / Math.max(1, BUDGET) + 300_000, 'first statuses', 500);
     const round1Ms = Date.now() - started;
     const round1Writes = await patches(chaingate);
@@ -181,7 +183,7 @@ try {
     await waitFor(async () => {
       const n = (await patches(chaingate)) - before;
       report(2, n);
-      return n >= OBJECTS && ledger.summary(2).objects >= OBJECTS;
+      return ledger.summary(2).objects >= OBJECTS;
     }, 2 * OBJECTS * 1000 / Math.max(1, BUDGET) + 300_000, 'statuses after the chain appears', 200);
     const round2Ms = Date.now() - appeared;
     await new Promise((r) => setTimeout(r, 3000)); // anything more would show up now
@@ -202,7 +204,7 @@ try {
     const noops = Math.max(0, round1Writes + round2Writes - (r1.events + r2.events));
     row('redundant writes: an object written again in a round / equal value / no-op (metric minus watch)', `${twice} / ${unchanged} / ${noops}`, twice + unchanged + noops === 0 ? 'zero, as required' : 'NOT ZERO');
     const errors = await chaingate.metric('chaingate_controller_errors_total');
-    row('reconcile errors', String(errors), '');
+    row('reconcile errors', String(errors), errors > 0 ? 'failed writes are retried; one that timed out but landed is not written again (the watch counts it)' : '');
   } catch (err) {
     throw withChaingateExit(err, chaingate);
   } finally {
