@@ -31,7 +31,7 @@ const BENCHES: Array<{ script: string; table: RegExp; timeoutMs: number; needs?:
   { script: 'bench/decision-core.ts', table: /^templates\s+chain build\s+case\s+decisions\/s\s+p50\s+p99\s+max$/m, timeoutMs: 120_000 },
   // The load generator is wrk (Debian's package; .ci/run installs it): without it, skipped.
   { script: 'bench/https-server.ts', table: /^server\s+body\s+connection\s+load\s+reviews\/s\s+p50\s+p99\s+max\s+errors\s+cpu\/review$/m, timeoutMs: 180_000, needs: wrkPath },
-  { script: 'bench/through-apiserver.ts', table: /^configuration\s+requests\s+p50\s+p99\s+p50 over \(a\)$/m, timeoutMs: 240_000 },
+  { script: 'bench/through-apiserver.ts', table: /^configuration\s+requests\s+p50\s+p99\s+p50 over \(a\)\s+p50 per round$/m, timeoutMs: 240_000 },
   { script: 'bench/scale.ts', table: /^measure\s+value\s+peak RSS$/m, timeoutMs: 300_000 },
   { script: 'bench/scale-status.ts', table: /^measure\s+value\s+note$/m, timeoutMs: 240_000 },
   { script: 'bench/soak.ts', table: /^t \(s\)\s+RSS \(MiB\)\s+heap used \(MiB\)\s+chains\s+requests\s+failed\s+wrong\s+p99 \(ms\)$/m, timeoutMs: 180_000 },
