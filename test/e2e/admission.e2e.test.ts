@@ -20,9 +20,17 @@ const KCM_VERSIONS = kcmVersionsFromEnv(TESTED_KCM_VERSIONS);
 /** The kinds chaingate gates; their CRDs must be established and serve v1beta1 on every release. */
 const GATED_CRDS = ['clusterdeployments', 'multiclusterservices', 'servicetemplatechains'].map((kind) => `${kind}.k0rdent.mirantis.com`);
 
+/**
+ * kcm v1.6.0's CRD requires `version` on every availableUpgrades entry (later releases make it
+ * optional): set from the served CRD before any chain is applied. The version written is the
+ * template's name, which is what kcm resolves for a ServiceTemplate that declares no version.
+ */
+let upgradeVersionRequired = false;
+
 function chain(name: string, namespace: string, edges: Record<string, string[]>, apiVersion = 'v1beta1'): string {
+  const upgrade = (t: string) => `        - name: ${t}${upgradeVersionRequired ? `\n          version: ${t}` : ''}`;
   const supported = Object.entries(edges)
-    .map(([from, to]) => `    - name: ${from}\n${to.length ? `      availableUpgrades:\n${to.map((t) => `        - name: ${t}`).join('\n')}\n` : ''}`)
+    .map(([from, to]) => `    - name: ${from}\n${to.length ? `      availableUpgrades:\n${to.map(upgrade).join('\n')}\n` : ''}`)
     .join('');
   return `apiVersion: k0rdent.mirantis.com/${apiVersion}
 kind: ServiceTemplateChain
@@ -117,6 +125,9 @@ describe.each(KCM_VERSIONS)('admission through kube-apiserver with kcm CRDs %s',
       await ok(cluster, ['apply', '--server-side', '-f', dir]);
       await ok(cluster, ['wait', '--for', 'condition=established', '--timeout=60s', 'crd', '--all']);
       for (const crd of GATED_CRDS) expect(await servedVersions(crd), crd).toContain('v1beta1');
+      const required = await ok(cluster, ['get', 'crd', 'servicetemplatechains.k0rdent.mirantis.com', '-o',
+        'jsonpath={.spec.versions[?(@.name=="v1beta1")].schema.openAPIV3Schema.properties.spec.properties.supportedTemplates.items.properties.availableUpgrades.items.required}']);
+      upgradeVersionRequired = /"version"/.test(required);
       crdsInstalled = true;
     });
   });
