@@ -203,7 +203,13 @@ describe.skipIf(unsupported)('chaingate as real pods on a node', () => {
   });
 
   it('keeps every admission answered while containerd kills a container (SIGKILL, no drain)', async () => {
-    const [victim] = await pods();
+    // Not the pod the test before deleted: it may still be listed, terminating, its container
+    // already gone from containerd (seen in CI as `ctr: container ... not found`).
+    let victim: Pod | undefined;
+    await waitUntil(async () => {
+      victim = (await pods()).find((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready && p.status.containerStatuses[0].containerID);
+      return victim !== undefined;
+    }, 60_000);
     const id = victim!.status.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
     const restartsBefore = victim!.status.containerStatuses![0]!.restartCount;
     let killedAt = 0;
