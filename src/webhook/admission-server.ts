@@ -177,8 +177,8 @@ export async function buildAdmissionServer(options: AdmissionServerOptions) {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', (_request, payload, done) => {
     readTextBody(payload, BODY_LIMIT_BYTES, (error, text) => {
-      if (error || text === undefined) return done(error ?? bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
-      if (text.length === 0) return done(bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
+      if (error) return done(error, undefined);
+      if (!text) return done(bodyError('FST_ERR_CTP_EMPTY_JSON_BODY', 'empty body'), undefined);
       try {
         done(null, JSON.parse(text));
       } catch (err) {
