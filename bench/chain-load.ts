@@ -9,18 +9,16 @@
 // ENTRY is a script node runs: src/cli/main.ts of this tree (the default), of another checkout
 // (`git worktree add /tmp/old <ref>`, then /tmp/old/src/cli/main.ts) to compare with an earlier
 // commit, or a bundle (`node scripts/bundle.ts --out FILE`; "bundle" builds this tree's).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
 import { kcmCrds } from '../test/kcm/crds.ts';
-import { RUNTIME_FLAGS } from '../test/support/chaingate-process.ts';
+import { startChaingate } from '../test/support/chaingate-process.ts';
 import { bundleChaingate } from '../scripts/bundle.ts';
-import { GROUP, VERSION, customObjects, pool } from './kube.ts';
+import { GROUP, VERSION, customObjects, pool, timeList, waitFor } from './kube.ts';
 import { cycleChain } from './chains.ts';
 import { fmt, header, percentile, printTable } from './lib.ts';
 
@@ -41,48 +39,27 @@ try {
   for (const ns of namespaces) await cluster.kubectl(['create', 'namespace', ns]);
   await pool(CHAINS, 32, (i) => api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: namespaces[i % 10]!, plural: 'servicetemplatechains', body: cycleChain(namespaces[i % 10]!, `chain-${i}`) }));
 
-  const pki = (name: string) => readFileSync(join(cluster.dir, 'pki', name), 'utf8');
+  const listPath = `/apis/${GROUP}/${VERSION}/servicetemplatechains?resourceVersion=0`;
   /** The informer's list (every namespace, from the watch cache), read to its last byte and dropped. */
-  const timeList = (gzip: boolean) => new Promise<number>((resolve, reject) => {
-    const t0 = performance.now();
-    request(new URL(`/apis/${GROUP}/${VERSION}/servicetemplatechains?resourceVersion=0`, cluster.server), { ca: pki('ca.crt'), cert: pki('admin.crt'), key: pki('admin.key'), headers: { accept: 'application/json', ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`list answered ${res.statusCode}`))));
-    }).on('error', reject).end();
-  });
+  const listMs = async (gzip: boolean) => (await timeList(cluster.server, cluster.dir, listPath, gzip ? { 'accept-encoding': 'gzip' } : {})).lastByteMs;
 
   /** Process start to chaingate_chains >= CHAINS, polling /metrics every 50 ms. */
-  const load = async (file: string): Promise<number> => {
-    const certDir = mkdtempSync(join(work, 'certs-'));
+  const load = async (entry: string): Promise<number> => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...RUNTIME_FLAGS, file, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir, '--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge', '--webhook=true', '--controller=true', '--resync-ms', '600000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let health = '';
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      health ||= /"healthUrl":"([^"]+)"/.exec(buffered)?.[1] ?? '';
-      if (buffered.length > 65536) buffered = buffered.slice(-4096);
-    });
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before loading`))));
+    const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge', '--webhook=true', '--controller=true', '--resync-ms', '600000'], { entry, waitReady: false, certDir: mkdtempSync(join(work, 'certs-')) });
     try {
-      for (const deadline = Date.now() + 180_000; Date.now() < deadline;) {
-        await Promise.race([new Promise((r) => setTimeout(r, 50)), exited]);
-        if (!health) continue;
-        const text = await fetch(`${health}/metrics`).then((r) => r.text(), () => '');
-        if (Number(/^chaingate_chains (\d+)/m.exec(text)?.[1] ?? 0) >= CHAINS) return performance.now() - t0;
-      }
-      throw new Error(`${file}: ${CHAINS} chains not loaded within 180 s`);
+      await waitFor(async () => (await chaingate.metric('chaingate_chains').catch(() => 0)) >= CHAINS, 180_000, `${entry}: ${CHAINS} chains loaded`);
+      return performance.now() - t0;
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+      await chaingate.stop();
     }
   };
 
   const lists = { identity: [] as number[], gzip: [] as number[] };
   const loads = entries.map(() => [] as number[]);
   for (let round = 0; round < ROUNDS; round++) {
-    lists.identity.push(await timeList(false));
-    lists.gzip.push(await timeList(true));
+    lists.identity.push(await listMs(false));
+    lists.gzip.push(await listMs(true));
     for (const [i, entry] of entries.entries()) {
       loads[i]!.push(await load(entry.file));
       console.error(`[chain-load] round ${round + 1}: ${entry.label} ${fmt.ms(loads[i]!.at(-1)!)}`);

@@ -14,7 +14,7 @@ import { bundleChaingate } from '../scripts/bundle.ts';
 import { kcmCrds } from '../test/kcm/crds.ts';
 import { startChaingate, type ChaingateProcess } from '../test/support/chaingate-process.ts';
 import { chartMemoryLimit, createMemoryCgroup } from '../test/support/memory-cgroup.ts';
-import { GROUP, VERSION, customObjects, pool, waitFor } from './kube.ts';
+import { GROUP, VERSION, customObjects, pool, timeList, waitFor } from './kube.ts';
 import { fmt, header, printTable, quick } from './lib.ts';
 
 // The scale chains are dense cycles (each template upgrades to the next three, round the ring):
@@ -35,26 +35,6 @@ function withChaingateExit(err: unknown, chaingate: ChaingateProcess | undefined
     error.message += `\nchaingate exited (code ${chaingate.child.exitCode}, signal ${chaingate.child.signalCode}); its last output:\n${chaingate.logs.slice(-15).join('\n')}`;
   }
   return error;
-}
-
-/** A GET of `path` with the admin certificate: when its first and last bytes arrived, and its size. */
-function timeList(server: string, dir: string, path: string): Promise<{ firstByteMs: number; lastByteMs: number; bytes: number }> {
-  const pki = (name: string) => readFileSync(`${dir}/pki/${name}`, 'utf8');
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, server), { ca: pki('ca.crt'), cert: pki('admin.crt'), key: pki('admin.key'), headers: { accept: 'application/json' } }, (res) => {
-      let firstByteMs = 0;
-      let bytes = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (bytes === 0) firstByteMs = performance.now() - t0;
-        bytes += chunk.length;
-      });
-      res.on('end', () => (res.statusCode === 200 ? resolve({ firstByteMs, lastByteMs: performance.now() - t0, bytes }) : reject(new Error(`list answered ${res.statusCode}`))));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 function rssBytes(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
