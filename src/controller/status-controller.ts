@@ -82,6 +82,11 @@ export class StatusController {
   private readonly wroteStatus = new Set<string>();
   /** Objects whose field another writer has taken: chaingate publishes their annotation only. */
   private readonly yielded = new Set<string>();
+  /**
+   * The versions the watch delivers for an object while a write to it is being sent: the watch
+   * can show the result, and later versions too, before the API server's answer names it.
+   */
+  private readonly seenWhileWriting = new Map<string, Set<string>>();
   private readonly index = new ReferenceIndex();
   private readonly queue: WorkQueue;
   private readonly budget: WriteBudget;
@@ -205,6 +210,7 @@ export class StatusController {
     // The watch delivers versions in order: once it shows our write's result, whatever comes
     // later reflects it, and a missing value there is a real change.
     const id = `${kind}/${meta.namespace ?? ''}/${meta.name ?? ''}`;
+    if (meta.resourceVersion !== undefined) this.seenWhileWriting.get(id)?.add(meta.resourceVersion);
     const pending = this.lastWrites.get(id);
     if (pending && pending.written !== undefined && pending.written === meta.resourceVersion) {
       this.lastWrites.delete(id);
@@ -314,15 +320,21 @@ export class StatusController {
     }
     const resource = kind === 'ClusterDeployment' ? CLUSTER_DEPLOYMENTS : MULTI_CLUSTER_SERVICES;
     // Another writer owns the status field (or the annotation was asked for): leave the status alone.
-    const answer =
-      target === 'status'
-        ? await this.options.client.patchStatus(resource, meta.namespace, name, { status: { servicesUpgradePaths: paths } })
-        : await this.options.client.patch(resource, meta.namespace, name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } });
+    const seen = new Set<string>();
+    this.seenWhileWriting.set(id, seen);
+    let answer: unknown;
+    try {
+      answer =
+        target === 'status'
+          ? await this.options.client.patchStatus(resource, meta.namespace, name, { status: { servicesUpgradePaths: paths } })
+          : await this.options.client.patch(resource, meta.namespace, name, { metadata: { annotations: { [UPGRADE_PATHS_ANNOTATION]: value } } });
+    } finally {
+      this.seenWhileWriting.delete(id);
+    }
     const written = metaOf(answer).resourceVersion;
-    // The watch may have delivered the result before the answer arrived.
-    const prefix = KINDS.find((k) => k.kind === kind)?.prefix;
-    const cached = metaOf(this.objects.get(`${prefix}/${meta.namespace ? `${meta.namespace}/` : ''}${name}`)?.object);
-    if (written === undefined || cached.resourceVersion !== written) this.lastWrites.set(id, { target, value, written, until: Date.now() + IN_FLIGHT_MS });
+    // The watch may have delivered the result before the answer arrived, and later versions
+    // after it (kcm's status update right behind our patch): then it is no longer on its way.
+    if (written === undefined || !seen.has(written)) this.lastWrites.set(id, { target, value, written, until: Date.now() + IN_FLIGHT_MS });
     else if (target === 'status') this.wroteStatus.add(id);
     this.metrics.patches.inc({ kind, target });
   }

@@ -333,6 +333,28 @@ describe('StatusController: a write on its way is not repeated', () => {
     expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patch']);
   });
 
+  it('a result the watch delivered, and a clearing write after it, both before the answer: the field is yielded at once', async () => {
+    const controller = await startController();
+    // kcm's full status update lands right after ours, and the watch shows both before our
+    // answer arrives: the cache is already past our version when the answer names it.
+    client.patchStatus = function (this: FakeClient, ...args: Parameters<FakeClient['patchStatus']>) {
+      const answer = FakeClient.prototype.patchStatus.apply(this, args);
+      const ours = Number(this.lastRevision);
+      cds().events.upsert(demo({ resourceVersion: String(ours), owners: ['chaingate'], status: { servicesUpgradePaths: DEMO_PATHS } }));
+      cds().events.upsert(demo({ resourceVersion: String(ours + 1) }));
+      return answer;
+    };
+    await deliver(controller, demo());
+    // Not taken for a write still on its way (which would hold the object for 30 s, then write
+    // the status again): the watch showed it, and then someone cleared it.
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patch']);
+    await deliver(controller, demo({ resourceVersion: client.lastRevision, annotations: { [UPGRADE_PATHS_ANNOTATION]: JSON.stringify(DEMO_PATHS) } }));
+    await vi.advanceTimersByTimeAsync(31_000);
+    controller.resyncAll();
+    await controller.whenIdle();
+    expect(client.patches.map((p) => p.call)).toEqual(['patchStatus', 'patch']);
+  });
+
   it('an object deleted and re-created is written again', async () => {
     const controller = await startController();
     await deliver(controller, demo());
