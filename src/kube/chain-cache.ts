@@ -81,10 +81,20 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
   const { restarts } = registerCacheMetrics(metrics, { registry, templates, deployed, generation: () => generation, staleness });
 
   const scopes: Array<string | undefined> = config.namespaces.length > 0 ? config.namespaces : [undefined];
+  // Each of these stores reads what it needs out of an object and keeps no reference to it.
   const watch = (resource: KcmResource, store: InformerStore) =>
     scopes.map(
       (namespace) =>
-        new ResilientInformer({ client, resource, namespace, logger, resyncMs: options.resyncMs, onRestart: () => restarts.inc(), events: eventsInto(store, namespace) }),
+        new ResilientInformer({
+          client,
+          resource,
+          namespace,
+          logger,
+          resyncMs: options.resyncMs,
+          onRestart: () => restarts.inc(),
+          events: eventsInto(store, namespace),
+          cacheMetadataOnly: true,
+        }),
     );
   const chains: InformerStore = {
     set: (object) => applyChainObject(registry, object, logger),

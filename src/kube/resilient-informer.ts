@@ -48,6 +48,12 @@ export interface ResilientInformerOptions {
   resyncMs?: number;
   backoff?: { initialMs: number; maxMs: number };
   onRestart?: () => void;
+  /**
+   * The store keeps its own parsed copy of what it reads (the chain registry does): client-node's
+   * cache then keeps only each object's apiVersion, kind and metadata, which are all its relist
+   * diff and its delete events read. Otherwise 10,000 chains were held twice, once as raw JSON.
+   */
+  cacheMetadataOnly?: boolean;
 }
 
 type Item = KubeList['items'][number];
@@ -72,6 +78,13 @@ function malformedEvent(phase: unknown, object: unknown): string | undefined {
       return isRecord(object) ? undefined : 'error event has no status object';
     default:
       return `unknown event type ${JSON.stringify(phase)?.slice(0, 40)}`;
+  }
+}
+
+/** Drops, in place, everything client-node's cache does not read (see cacheMetadataOnly). */
+export function keepOnlyMetadata(object: Record<string, unknown>): void {
+  for (const key of Object.keys(object)) {
+    if (key !== 'apiVersion' && key !== 'kind' && key !== 'metadata') delete object[key];
   }
 }
 
@@ -230,8 +243,15 @@ export class ResilientInformer {
         logger.error({ resource: resource.plural, err: (err as Error).message }, `${what} handler failed`);
       }
     };
-    informer.on('add', guarded('add', (o) => events.upsert(o)));
-    informer.on('update', guarded('update', (o) => events.upsert(o)));
+    // Called after the store has read the object: the reference is the one client-node caches.
+    const upsert = this.options.cacheMetadataOnly
+      ? (o: Record<string, unknown>) => {
+          events.upsert(o);
+          keepOnlyMetadata(o);
+        }
+      : (o: Record<string, unknown>) => events.upsert(o);
+    informer.on('add', guarded('add', upsert));
+    informer.on('update', guarded('update', upsert));
     informer.on('delete', guarded('delete', (o) => events.remove(o)));
     informer.on('error', (err: unknown) => {
       if (live()) this.scheduleRestart(err);

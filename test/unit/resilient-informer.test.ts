@@ -104,7 +104,7 @@ afterEach(async () => {
   expect(crashes.errors).toEqual([]);
 });
 
-function informerFor(events: InformerEvents, options: { resyncMs?: number; initialMs?: number; maxMs?: number; namespace?: string } = {}) {
+function informerFor(events: InformerEvents, options: { resyncMs?: number; initialMs?: number; maxMs?: number; namespace?: string; cacheMetadataOnly?: boolean } = {}) {
   const { logger, lines } = memoryLogger();
   let restarts = 0;
   const informer = new ResilientInformer({
@@ -116,6 +116,7 @@ function informerFor(events: InformerEvents, options: { resyncMs?: number; initi
     resyncMs: options.resyncMs ?? 60_000,
     backoff: { initialMs: options.initialMs ?? 50, maxMs: options.maxMs ?? 1_000 },
     onRestart: () => restarts++,
+    ...(options.cacheMetadataOnly ? { cacheMetadataOnly: true } : {}),
   });
   cleanups.push(() => informer.stop());
   return { informer, lines, restarts: () => restarts };
@@ -300,6 +301,51 @@ describe('ResilientInformer lists', () => {
       expect(metadata.annotations).toEqual({ team: 'a' });
       expect(object.spec).toEqual({ supportedTemplates: [{ name: 'a-1', availableUpgrades: [] }] });
     }
+  });
+
+  it('keeps only metadata in client-node\'s cache when the store keeps its own copy, after the store read it whole', async () => {
+    fake.store(chain('team-a', 'listed', { 'a-1': ['a-2'], 'a-2': [] }));
+    fake.store(chain('team-a', 'dropped', { 'b-1': [] }));
+    /** What client-node's ListWatch holds: the objects its relist diff and delete events read. */
+    const cachedBy = (informer: ResilientInformer) => (informer as unknown as { current: { list(): Json[] } }).current.list();
+    const cachedSpecs = (informer: ResilientInformer) => cachedBy(informer).map((o) => [(o.metadata as Json).name, o.spec, o.status]);
+    const upserted: Array<[unknown, unknown]> = [];
+    const removed: string[] = [];
+    const events: InformerEvents = {
+      upsert: (o) => upserted.push([(o.metadata as Json).name, structuredClone(o.spec)]),
+      remove: (o) => removed.push(`${(o.metadata as Json).namespace}/${(o.metadata as Json).name}`),
+      relisted: () => {},
+    };
+    const { informer } = informerFor(events, { cacheMetadataOnly: true, resyncMs: 600_000 });
+    await informer.start();
+    await eventually(() => informer.hasSynced && fake.watches.size === 1 && cachedBy(informer).length === 2, 'synced, cached and watching');
+    expect(upserted).toContainEqual(['listed', { supportedTemplates: [{ name: 'a-1', availableUpgrades: [{ name: 'a-2' }] }, { name: 'a-2', availableUpgrades: [] }] }]);
+    expect(cachedSpecs(informer).sort()).toEqual([['dropped', undefined, undefined], ['listed', undefined, undefined]]);
+    for (const o of cachedBy(informer)) expect(Object.keys(o).sort()).toEqual(['apiVersion', 'kind', 'metadata']);
+
+    // A watched change reaches the store whole, and is cached slim as well.
+    fake.store(chain('team-a', 'listed', { 'a-1': [] }));
+    await eventually(() => upserted.length === 3, 'the MODIFIED event');
+    expect(upserted[2]).toEqual(['listed', { supportedTemplates: [{ name: 'a-1', availableUpgrades: [] }] }]);
+    expect(cachedSpecs(informer).sort()).toEqual([['dropped', undefined, undefined], ['listed', undefined, undefined]]);
+
+    // Deletes, by a watch event and by a relist that no longer holds an object, still name it.
+    fake.remove('team-a', 'dropped');
+    await eventually(() => removed.length === 1, 'the DELETED event');
+    fake.store(chain('team-b', 'gone', { 'c-1': [] }));
+    await eventually(() => cachedBy(informer).length === 2, 'the new chain cached');
+    // client-node's own relist after 410 Gone diffs the list against its (slim) cache.
+    fake.remove('team-b', 'gone', false); // the DELETED event is lost (compacted away)
+    const watch = [...fake.watches][0]!;
+    watch.event('ERROR', { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' });
+    watch.end();
+    await eventually(() => removed.length === 2, 'the delete found by the relist');
+    expect(removed).toEqual(['team-a/dropped', 'team-b/gone']);
+    // The same informer without the option caches whole objects (the control).
+    const whole = informerFor({ upsert: () => {}, remove: () => {} }, { resyncMs: 600_000 });
+    await whole.informer.start();
+    await eventually(() => whole.informer.hasSynced && cachedBy(whole.informer).length === 1, 'the control synced');
+    expect(cachedBy(whole.informer).every((o) => o.spec !== undefined)).toBe(true);
   });
 
   it('stripBookkeeping leaves objects without bookkeeping as they are, and never mutates', () => {
