@@ -23,6 +23,15 @@ export function upgradePathsOwners(managedFields: unknown): string[] {
   return owners;
 }
 
+/**
+ * Whether the raw JSON of a `"managedFields":...` member holds nothing stripBookkeeping keeps,
+ * so a list reader may leave it out unparsed: it names no f:servicesUpgradePaths, and has no
+ * \u escape that could spell one.
+ */
+export function managedFieldsUnread(member: Buffer): boolean {
+  return member.indexOf('f:servicesUpgradePaths') === -1 && member.indexOf('\\u') === -1;
+}
+
 /** The object without the bookkeeping nothing in chaingate reads; the object itself when it has none. */
 export function stripBookkeeping<T extends { metadata?: unknown }>(object: T): T {
   const meta = object.metadata;

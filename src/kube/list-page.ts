@@ -1,9 +1,10 @@
 // One page of a list, read as a stream (list-stream.ts) rather than parsed whole: its items
 // are handed over one by one, already without their bookkeeping (bookkeeping.ts), which
-// nothing in chaingate reads and which was half of every chain's bytes.
+// nothing in chaingate reads. Their managedFields, three quarters of a chain's bytes, are
+// not even parsed unless they name an owner of status.servicesUpgradePaths.
 import { Readable } from 'node:stream';
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { stripBookkeeping } from './bookkeeping.ts';
+import { managedFieldsUnread, stripBookkeeping } from './bookkeeping.ts';
 import { ApiStatusError } from './errors.ts';
 import { readListStream } from './list-stream.ts';
 import { CallTimeoutError } from './timeouts.ts';
@@ -56,7 +57,7 @@ export async function readListPage(
       const stripped = stripBookkeeping(item);
       items.push(stripped);
       onItem?.(stripped);
-    });
+    }, { skipManagedFields: managedFieldsUnread });
     if (!Array.isArray(rest.items)) throw new Error(`list ${what}: response has no items`);
     // Elements that were not objects stay in the list, for the caller to report and skip.
     for (const leftover of rest.items) items.push(leftover as KubeList['items'][number]);
