@@ -53,19 +53,12 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
   const { config, logger, metrics } = options;
   const kc = loadKubeConfig(config.kubeconfig);
   const server = kc.getCurrentCluster()?.server;
-  // An unreachable API server must not keep the process from serving /healthz and (not
-  // ready) /readyz: start with the version every kcm serves and discover it again later.
-  // Only "the kcm CRDs are not installed" is fatal.
-  let discovered: string | undefined;
-  try {
-    discovered = await preferredVersion(kc);
-  } catch (err) {
-    if (err instanceof GroupNotServedError) throw err;
-    logger.warn({ server, err: (err as Error).message, assumedVersion: ASSUMED_VERSION }, 'API discovery failed; starting unready, retrying in the background');
-  }
-  const client = new KcmClient(kc, discovered ?? ASSUMED_VERSION);
+  // The lists start at the version every kcm serves, before discovery answers: the chain list
+  // is most of start-up, and the API server takes a while to its first byte, so it must not wait
+  // for a discovery round trip first. When the server prefers another version, the informers
+  // start again at that one.
+  const client = new KcmClient(kc, ASSUMED_VERSION);
   const registry = new ChainRegistry({ graphCacheSize: config.graphCacheSize });
-  logger.info({ server, version: client.version, namespaces: config.namespaces.length ? config.namespaces : '*' }, 'watching ServiceTemplateChains');
 
   let stopped = false;
   let generation: KcmGeneration | undefined;
@@ -126,25 +119,32 @@ export async function startChainCache(options: ChainCacheOptions): Promise<Chain
     },
   });
 
-  const rediscovery =
-    discovered === undefined
-      ? rediscoverUntilFound({
-          kc,
-          logger,
-          firstDelayMs: 1_000,
-          onFound: async (version) => {
-            if (version === client.version) return;
-            client.version = version;
-            await Promise.all(informers().map((informer) => informer.relist()));
-          },
-        })
-      : undefined;
-
   // Not awaited: a blackholed API server must not keep the health port closed. Readiness
   // says "not synced" meanwhile, and decisions read missing chains live.
   void Promise.all([...chainInformers, ...templateInformers].map((informer) => informer.start())).catch((err: Error) =>
     logger.error({ err: err.message }, 'chain watch failed to start'),
   );
+  const useVersion = async (version: string) => {
+    if (version === client.version) return;
+    client.version = version;
+    await Promise.all(informers().map((informer) => informer.reconnect()));
+  };
+
+  // An unreachable API server must not keep the process from serving /healthz and (not
+  // ready) /readyz: go on with the version every kcm serves and discover it again later.
+  // Only "the kcm CRDs are not installed" is fatal.
+  let rediscovery: { stop(): void } | undefined;
+  try {
+    await useVersion(await preferredVersion(kc));
+  } catch (err) {
+    if (err instanceof GroupNotServedError) {
+      await Promise.all(informers().map((informer) => informer.stop()));
+      throw err;
+    }
+    logger.warn({ server, err: (err as Error).message, assumedVersion: ASSUMED_VERSION }, 'API discovery failed; starting unready, retrying in the background');
+    rediscovery = rediscoverUntilFound({ kc, logger, firstDelayMs: 1_000, onFound: useVersion });
+  }
+  logger.info({ server, version: client.version, namespaces: config.namespaces.length ? config.namespaces : '*' }, 'watching ServiceTemplateChains');
   await generationWatch.start();
   generationRead = true;
 

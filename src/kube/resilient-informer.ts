@@ -193,6 +193,12 @@ export class ResilientInformer {
     await this.connect();
   }
 
+  /** A new list and watch now, even while a list is in flight: the resource's path has changed. */
+  async reconnect(): Promise<void> {
+    if (this.stopped) return;
+    await this.connect();
+  }
+
   private get initialBackoff(): number {
     return this.options.backoff?.initialMs ?? 500;
   }

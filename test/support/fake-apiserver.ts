@@ -73,6 +73,10 @@ export class FakeApiServer {
   failLists: { count: number; status: number } = { count: 0, status: 500 };
   /** Serve the kcm group in discovery (false: as if the CRDs were not installed). */
   servesGroup = true;
+  /** A version served beside VERSION (same objects) and preferred by discovery, as a future kcm might. */
+  preferredVersion: string | undefined;
+  /** When set, discovery (/apis) is answered only once this settles. */
+  discoveryGate: Promise<void> | undefined;
   /** The next N watch requests get this HTTP status. */
   failWatches: { count: number; status: number } = { count: 0, status: 500 };
 
@@ -198,9 +202,13 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const watch = url.searchParams.get('watch') === 'true';
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, watch, at: Date.now() });
-    if (url.pathname === '/apis') return json(res, 200, discovery(this.servesGroup));
+    if (url.pathname === '/apis') {
+      const answer = () => json(res, 200, discovery(this.servesGroup, this.preferredVersion));
+      return this.discoveryGate ? void this.discoveryGate.then(answer) : answer();
+    }
+    const served = this.preferredVersion ? `(?:${VERSION}|${this.preferredVersion})` : VERSION;
     // chaingate also watches ServiceTemplates; this fake holds none, and never sends an event for them.
-    if (new RegExp(`^/apis/${GROUP}/${VERSION}(?:/namespaces/[^/]+)?/servicetemplates$`).test(url.pathname)) {
+    if (new RegExp(`^/apis/${GROUP}/${served}(?:/namespaces/[^/]+)?/servicetemplates$`).test(url.pathname)) {
       if (!watch) return json(res, 200, { apiVersion: `${GROUP}/${VERSION}`, kind: 'ServiceTemplateList', metadata: { resourceVersion: String(this.revision) }, items: [] });
       res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
       res.flushHeaders();
@@ -208,7 +216,7 @@ export class FakeApiServer {
       res.on('close', () => this.otherWatches.delete(res));
       return;
     }
-    const match = new RegExp(`^/apis/${GROUP}/${VERSION}(?:/namespaces/([^/]+))?/${PLURAL}(?:/([^/]+))?$`).exec(url.pathname);
+    const match = new RegExp(`^/apis/${GROUP}/${served}(?:/namespaces/([^/]+))?/${PLURAL}(?:/([^/]+))?$`).exec(url.pathname);
     if (!match) return json(res, 404, status(404, 'NotFound', `${url.pathname} not found`));
     const namespace = match[1] ? decodeURIComponent(match[1]) : undefined;
     const name = match[2] ? decodeURIComponent(match[2]) : undefined;
@@ -286,14 +294,15 @@ function status(code: number, reason: string, message: string): Json {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
 }
 
-function discovery(servesGroup: boolean): Json {
+function discovery(servesGroup: boolean, preferred: string | undefined): Json {
   const gv = { groupVersion: `${GROUP}/${VERSION}`, version: VERSION };
+  const preferredGv = preferred ? { groupVersion: `${GROUP}/${preferred}`, version: preferred } : gv;
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
     groups: [
       { name: 'apps', versions: [{ groupVersion: 'apps/v1', version: 'v1' }], preferredVersion: { groupVersion: 'apps/v1', version: 'v1' } },
-      ...(servesGroup ? [{ name: GROUP, versions: [gv], preferredVersion: gv }] : []),
+      ...(servesGroup ? [{ name: GROUP, versions: preferred ? [preferredGv, gv] : [gv], preferredVersion: preferredGv }] : []),
     ],
   };
 }

@@ -13,7 +13,7 @@ import { DEFAULT_SERVE_CONFIG } from '../../src/config/serve-config.ts';
 import { Metrics } from '../../src/runtime/metrics.ts';
 import { createAdmissionHandler } from '../../src/webhook/handler.ts';
 import { DEFAULT_DECISION_OPTIONS } from '../../src/rules/types.ts';
-import { FakeApiServer, chain } from '../support/fake-apiserver.ts';
+import { FakeApiServer, GROUP, chain } from '../support/fake-apiserver.ts';
 
 type Json = Record<string, unknown>;
 
@@ -519,9 +519,39 @@ describe('startChainCache start-up and live reads', () => {
     expect((await admit('ClusterDeployment', cdCreate('one'))).allowed).toBe(true);
   });
 
-  it('refuses to start when the API server does not serve the kcm group', async () => {
+  it('refuses to start when the API server does not serve the kcm group, and stops the lists it began', async () => {
     fake.servesGroup = false;
     await expect(chainCache()).rejects.toThrow('does not serve k0rdent.mirantis.com: install the kcm CRDs first');
+    // Requests made before discovery answered may still be arriving; their watches are closed.
+    await eventually(() => fake.watches.size === 0, 'no watch left open');
+    await sleep(100);
+    const count = fake.requests.length;
+    await sleep(1_200); // past the informers' first restart delay (500 ms)
+    expect(fake.requests.slice(count).map((r) => `${r.path} ${r.watch}`)).toEqual([]);
+  });
+
+  it('lists the chains before discovery answers', async () => {
+    fake.store(chain('team-a', 'one', { 'a-1': [] }));
+    let answer!: () => void;
+    fake.discoveryGate = new Promise((resolve) => (answer = resolve));
+    const started = chainCache();
+    await eventually(() => fake.requests.some((r) => r.path.endsWith('/servicetemplatechains') && !r.watch), 'chains listed while discovery is unanswered');
+    answer();
+    const { cache } = await started;
+    await eventually(() => synced(cache) && cache.registry.has('team-a', 'one'), 'synced');
+  });
+
+  it('lists and watches again at the version discovery prefers', async () => {
+    fake.preferredVersion = 'v1';
+    fake.store(chain('team-a', 'one', { 'a-1': [] }));
+    const { cache, lines } = await chainCache();
+    await eventually(() => synced(cache) && fake.watches.size === 1, 'synced and watching');
+    const chainRequests = fake.requests.filter((r) => r.path.endsWith('/servicetemplatechains'));
+    expect(chainRequests.at(-1)).toMatchObject({ path: `/apis/${GROUP}/v1/servicetemplatechains`, watch: true });
+    expect(cache.client.version).toBe('v1');
+    expect(lines.find((l) => l.msg === 'watching ServiceTemplateChains')).toMatchObject({ version: 'v1' });
+    fake.store(chain('team-a', 'two', { 'b-1': [] }));
+    await eventually(() => cache.registry.has('team-a', 'two'), 'a change seen by the watch at v1');
   });
 
   it('reports a chain read live on a cache miss as invalid, not missing, when it cannot be parsed', async () => {
