@@ -5,6 +5,7 @@
 // and a graphology graph costs far more than the chain it comes from: eager graphs were most
 // of the memory and of the load time (BENCHMARKS.md, "Scale"). Memory follows the chains in use, up to a
 // GraphBudget shared by a registry's chains, past which the least recently used are dropped.
+// Its validation waits for the first question too: a 10,000-chain load spent ~100 ms on it.
 import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';
 import { validateChainSpec, type ChainValidation } from './chain-validation.ts';
@@ -19,7 +20,8 @@ export { compareNames, type ReachableUpgrade };
 export class LoadedChain implements BudgetedGraph {
   readonly namespace: string;
   readonly name: string;
-  readonly validation: ChainValidation;
+  private checked: ChainValidation | undefined;
+  private readonly parseErrors: readonly string[];
   readonly supportedTemplates: readonly SupportedTemplate[];
   readonly resourceVersion: string | undefined;
   private built: ChainGraph | undefined;
@@ -45,9 +47,16 @@ export class LoadedChain implements BudgetedGraph {
     this.name = name;
     this.resourceVersion = resourceVersion;
     this.supportedTemplates = supportedTemplates;
-    const validation = validateChainSpec(supportedTemplates);
-    this.validation =
-      parseErrors.length === 0 ? validation : { ...validation, valid: false, errors: [...parseErrors, ...validation.errors] };
+    this.parseErrors = parseErrors;
+  }
+
+  /** SPEC's rules applied to the chain, with the problems found while parsing it first. */
+  get validation(): ChainValidation {
+    if (this.checked) return this.checked;
+    const validation = validateChainSpec(this.supportedTemplates);
+    this.checked =
+      this.parseErrors.length === 0 ? validation : { ...validation, valid: false, errors: [...this.parseErrors, ...validation.errors] };
+    return this.checked;
   }
 
   static fromObject(chain: ServiceTemplateChain, budget?: GraphBudget): LoadedChain {
