@@ -189,7 +189,8 @@ class ListSplitter {
       }
     }
     if (inItem) {
-      this.itemParts.push(Buffer.from(chunk.subarray(from)));
+      // A view: it keeps this chunk only until the item ends, in the next chunk or so.
+      this.itemParts.push(chunk.subarray(from));
       itemBase += chunk.length - from;
     } else this.toSkeleton(chunk.subarray(from));
     Object.assign(this, { depth, inString, escaped, inItems, inItem, itemBase, metadataKey, inMetadata, managedFieldsKey, lastComma, cutStart, cutEnd, cutting });
@@ -214,11 +215,28 @@ class ListSplitter {
 
   private finishItem(cutStart: number, cutEnd: number): void {
     const parts = this.itemParts;
-    const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     this.itemParts = [];
-    const cut = cutEnd > cutStart && this.skipManagedFields!(whole.subarray(cutStart, cutEnd));
-    // The cut begins and ends at ASCII bytes, so each side decodes on its own.
-    const text = cut ? whole.toString('utf8', 0, cutStart) + whole.toString('utf8', cutEnd) : whole.toString('utf8');
-    this.onItem(JSON.parse(text) as Record<string, unknown>);
+    let bytes = parts.length === 1 ? parts[0]! : undefined;
+    if (cutEnd > cutStart) {
+      // Only the bytes kept are copied together: a quarter of the item, where copying it whole
+      // and then cutting it was most of what the load allocated.
+      const member = bytes ? bytes.subarray(cutStart, cutEnd) : Buffer.concat(slices(parts, cutStart, cutEnd));
+      if (this.skipManagedFields!(member)) bytes = Buffer.concat([...slices(parts, 0, cutStart), ...slices(parts, cutEnd, Infinity)]);
+    }
+    bytes ??= Buffer.concat(parts);
+    this.onItem(JSON.parse(bytes.toString('utf8')) as Record<string, unknown>);
   }
+}
+
+/** Views of the bytes from `start` to `end` (offsets into the parts laid end to end). */
+function slices(parts: readonly Buffer[], start: number, end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const part of parts) {
+    const from = Math.max(start - at, 0);
+    const to = Math.min(end - at, part.length);
+    if (from < to) out.push(part.subarray(from, to));
+    at += part.length;
+  }
+  return out;
 }
