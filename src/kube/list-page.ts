@@ -2,12 +2,23 @@
 // are handed over one by one, already without their bookkeeping (bookkeeping.ts), which
 // nothing in chaingate reads. Their managedFields, three quarters of a chain's bytes, are
 // not even parsed unless they name an owner of status.servicesUpgradePaths.
-import { Readable } from 'node:stream';
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+//
+// The request goes through undici's request() with the dispatcher client-node's
+// authentication sets up (TLS client certificates, CA, proxy), not through fetch: fetch hands
+// the body over as a web stream of 16 KiB gunzipped chunks, and the stream and zlib's work per
+// chunk was a third of the CPU a 10,000-chain list took. Here the gzipped body goes through
+// one zlib stream with larger output chunks, as a Node stream.
+import { pipeline, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { request } from 'undici';
+import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
 import { managedFieldsUnread, stripBookkeeping } from './bookkeeping.ts';
 import { ApiStatusError } from './errors.ts';
 import { readListStream } from './list-stream.ts';
 import { CallTimeoutError } from './timeouts.ts';
+
+/** zlib's output chunk for a list: 8x its default, which halved the per-chunk work of a large list. */
+const GUNZIP_CHUNK_BYTES = 128 * 1024;
 
 export interface KubeList {
   apiVersion?: string;
@@ -47,13 +58,16 @@ export async function readListPage(
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new CallTimeoutError(`list ${what} took longer than ${timeoutMs} ms`)), timeoutMs);
   timer.unref();
-  context.setSignal(abort.signal);
   try {
     await kc.applySecurityAuthentication(context);
-    const response = await new IsomorphicFetchHttpLibrary().send(context).toPromise();
-    const body = response.body.stream();
-    if (response.httpStatusCode !== 200) throw await statusError(body, response.httpStatusCode, what);
-    const rest = await readListStream(Readable.fromWeb(body as never), (item) => {
+    const response = await request(context.getUrl(), {
+      method: 'GET',
+      headers: { ...context.getHeaders(), 'accept-encoding': 'gzip' },
+      signal: abort.signal,
+      dispatcher: context.getDispatcher(),
+    });
+    if (response.statusCode !== 200) throw await statusError(response.body, response.statusCode, what);
+    const rest = await readListStream(decoded(response.body, response.headers['content-encoding'], what), (item) => {
       const stripped = stripBookkeeping(item);
       items.push(stripped);
       onItem?.(stripped);
@@ -63,15 +77,30 @@ export async function readListPage(
     for (const leftover of rest.items) items.push(leftover as KubeList['items'][number]);
     return rest as unknown as KubeList;
   } catch (err) {
-    throw abort.signal.aborted && abort.signal.reason instanceof CallTimeoutError ? abort.signal.reason : err;
+    if (abort.signal.aborted && abort.signal.reason instanceof CallTimeoutError) throw abort.signal.reason;
+    if (String((err as NodeJS.ErrnoException)?.code).startsWith('Z_')) throw new Error(`list ${what}: the gzipped response is corrupt (${(err as Error).message})`);
+    throw err;
   } finally {
     clearTimeout(timer);
   }
 }
 
+/** The body as JSON bytes: gunzipped when the server compressed it; any other coding is refused. */
+function decoded(body: Readable, encoding: string | string[] | undefined, what: string): Readable {
+  const coding = (Array.isArray(encoding) ? encoding.join(',') : (encoding ?? '')).trim().toLowerCase();
+  if (coding === '' || coding === 'identity') return body;
+  if (coding !== 'gzip') {
+    body.on('error', () => {}); // undici's body reports its own destruction as an AbortError
+    body.destroy();
+    throw new Error(`list ${what}: the API server answered with content-encoding ${JSON.stringify(coding)}, which was not asked for`);
+  }
+  // pipeline: a body that fails part way fails the gunzip stream, and so the read, with it.
+  return pipeline(body, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), () => {});
+}
+
 /** The error for a non-200 answer, with the Status object's message when the body is one. */
-async function statusError(body: ReadableStream | null, code: number, what: string): Promise<ApiStatusError> {
-  const text = await new Response(body).text().catch(() => '');
+async function statusError(body: { text(): Promise<string> }, code: number, what: string): Promise<ApiStatusError> {
+  const text = await body.text().catch(() => '');
   let message = `list ${what}: HTTP ${code}`;
   try {
     const status = JSON.parse(text) as { message?: unknown };
