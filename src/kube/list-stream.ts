@@ -64,9 +64,9 @@ export async function readListStream(
 
 /**
  * The splitter's state between chunks. `write` copies it into locals for its loop over the
- * chunk's bytes and back after it: in locals V8 keeps it in registers, where fields (or the
- * variables of an async function's closure) are memory reads and writes on every byte, which
- * made the loop three times slower.
+ * chunk's bytes and back after it: in locals V8 keeps it in registers, where the variables of
+ * an async function live in its context, read and written on every byte (the same loop there
+ * took 830 ms for a 107 MiB list, 705 ms here).
  */
 class ListSplitter {
   private readonly onItem: (item: Record<string, unknown>) => void;
