@@ -47,7 +47,7 @@ try {
   /**
    * Process start to ready (/readyz 200: every cache synced), polled every 50 ms, then checked to
    * hold all CHAINS. /readyz, not /metrics: each scrape (prom-client's default metrics and the
-   * text written) took about 1 ms of the CPU the load it measured needs.
+   * text written) takes CPU from the load it measures.
    */
   const load = async (entry: string): Promise<number> => {
     const t0 = performance.now();

@@ -5,7 +5,7 @@
 // and a graphology graph costs far more than the chain it comes from: eager graphs were most
 // of the memory and of the load time (BENCHMARKS.md, "Scale"). Memory follows the chains in use, up to a
 // GraphBudget shared by a registry's chains, past which the least recently used are dropped.
-// Its validation waits for the first question too: a 10,000-chain load spent ~100 ms on it.
+// Its validation waits for the first question too, for the same reason (BENCHMARKS.md, section 10).
 import type { ServiceTemplateChain, SupportedTemplate } from '../model/resources.ts';
 import { ChainGraph, compareNames, type ReachableUpgrade } from './chain-graph.ts';
 import { validateChainSpec, type ChainValidation } from './chain-validation.ts';

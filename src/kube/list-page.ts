@@ -1,12 +1,12 @@
 // One page of a list, read as a stream (list-stream.ts) rather than parsed whole: its items
 // are handed over one by one, already without their bookkeeping (bookkeeping.ts), which
-// nothing in chaingate reads. Their managedFields, three quarters of a chain's bytes, are
+// nothing in chaingate reads. Their managedFields, most of a chain's bytes, are
 // not even parsed unless they name an owner of status.servicesUpgradePaths.
 //
 // The request goes through undici's request() with the dispatcher client-node's
 // authentication sets up (TLS client certificates, CA, proxy), not through fetch: fetch hands
-// the body over as a web stream of 16 KiB gunzipped chunks, and the stream and zlib's work per
-// chunk was a third of the CPU a 10,000-chain list took. Here the gzipped body goes through
+// the body over as a web stream of 16 KiB gunzipped chunks, and the stream's and zlib's work
+// per chunk was a large share of the CPU a big list took (BENCHMARKS.md, section 10). Here the gzipped body goes through
 // one zlib stream with larger output chunks, as a Node stream.
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -17,7 +17,7 @@ import { ApiStatusError } from './errors.ts';
 import { readListStream } from './list-stream.ts';
 import { CallTimeoutError } from './timeouts.ts';
 
-/** zlib's output chunk for a list: 8x its default, which halved the per-chunk work of a large list. */
+/** zlib's output chunk for a list: larger than its default, so a big list costs fewer chunks' work. */
 const GUNZIP_CHUNK_BYTES = 128 * 1024;
 
 export interface KubeList {

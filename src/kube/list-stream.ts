@@ -10,9 +10,9 @@
 // end, so malformed input fails exactly as JSON.parse of the whole body would.
 //
 // It can also leave each item's metadata.managedFields out before parsing (`skipManagedFields`).
-// They are three quarters of a chain's bytes as the API server sends it, and JSON.parse of
-// them, and the collection of the thousands of small objects it builds, was most of a
-// 10,000-chain load. The one exception to the rule above: malformed JSON inside managedFields
+// They are most of a chain's bytes as the API server sends it, and JSON.parse of them, and
+// the collection of the thousands of small objects it builds, was most of a large chain load
+// (BENCHMARKS.md, section 10). The one exception to the rule above: malformed JSON inside managedFields
 // that are left out is not reported (their strings and brackets still have to balance).
 
 const QUOTE = 0x22;
@@ -65,8 +65,8 @@ export async function readListStream(
 /**
  * The splitter's state between chunks. `write` copies it into locals for its loop over the
  * chunk's bytes and back after it: in locals V8 keeps it in registers, where the variables of
- * an async function live in its context, read and written on every byte (the same loop there
- * took 830 ms for a 107 MiB list, 705 ms here).
+ * an async function live in its context, read and written on every byte (measurably slower:
+ * BENCHMARKS.md, section 10).
  */
 class ListSplitter {
   private readonly onItem: (item: Record<string, unknown>) => void;
@@ -218,8 +218,8 @@ class ListSplitter {
     this.itemParts = [];
     let bytes = parts.length === 1 ? parts[0]! : undefined;
     if (cutEnd > cutStart) {
-      // Only the bytes kept are copied together: a quarter of the item, where copying it whole
-      // and then cutting it was most of what the load allocated.
+      // Only the bytes kept are copied together: copying the item whole and then cutting it
+      // was most of what a load allocated.
       const member = bytes ? bytes.subarray(cutStart, cutEnd) : Buffer.concat(slices(parts, cutStart, cutEnd));
       if (this.skipManagedFields!(member)) bytes = Buffer.concat([...slices(parts, 0, cutStart), ...slices(parts, cutEnd, Infinity)]);
     }

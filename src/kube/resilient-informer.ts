@@ -189,8 +189,7 @@ export class ResilientInformer {
 
   /** A full list and a fresh watch: catches anything a silently stalled watch missed. */
   async relist(): Promise<void> {
-    if (this.stopped || this.listing) return;
-    await this.connect();
+    if (!this.listing) await this.reconnect();
   }
 
   /** A new list and watch now, even while a list is in flight: the resource's path has changed. */

@@ -91,9 +91,8 @@ export function parseSupportedTemplates(object: unknown): SupportedTemplate[] {
 /**
  * Points each upgrade's name at the equal string of the template it names. JSON.parse makes
  * every occurrence of a name a string of its own, and a chain names each template in several
- * upgrades: those copies were more than a quarter of the heap a cached chain holds (7.0 KB of
- * it before, 5.1 KB after, for bench/chains.ts' dense chains), and of what a load's young
- * generation collections had to copy.
+ * upgrades: those copies were a large part of the heap a cached chain holds, and of what a
+ * load's young-generation collections had to copy (BENCHMARKS.md, section 10).
  */
 function shareNames(templates: SupportedTemplate[]): SupportedTemplate[] {
   const names = new Map<string, string>();
