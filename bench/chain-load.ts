@@ -10,14 +10,17 @@
 // ENTRY is a script node runs: src/cli/main.ts of this tree (the default), of another checkout
 // (`git worktree add /tmp/old <ref>`, then /tmp/old/src/cli/main.ts) to compare with an earlier
 // commit, or a bundle (`node scripts/bundle.ts --out FILE`; "bundle" builds this tree's).
-import { mkdtempSync, rmSync } from 'node:fs';
+// `cached:ENTRY` runs ENTRY as the image runs its bundle: from a Node compile cache made
+// beforehand by `ENTRY --version`, as the Dockerfile's runtime stage makes it.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startControlPlane } from '../test/cluster/control-plane.ts';
 import { kcmCrds } from '../test/kcm/crds.ts';
-import { startChaingate } from '../test/support/chaingate-process.ts';
+import { RUNTIME_FLAGS, startChaingate } from '../test/support/chaingate-process.ts';
 import { bundleChaingate } from '../scripts/bundle.ts';
 import { GROUP, VERSION, customObjects, pool, timeList, waitFor } from './kube.ts';
 import { cycleChain } from './chains.ts';
@@ -28,9 +31,27 @@ const CHAINS = Number(values.chains);
 const ROUNDS = Number(values.rounds);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'chaingate-chain-load-'));
-const entries = await Promise.all((positionals.length ? positionals : ['src/cli/main.ts', 'bundle']).map(async (entry) =>
-  entry === 'bundle' ? { label: 'this tree, bundled', file: await bundleChaingate({ outfile: join(work, 'dist', 'bundle', 'chaingate.cjs') }) } : { label: relative(REPO, entry).startsWith('..') ? entry : relative(REPO, entry), file: entry },
-));
+interface Entry {
+  label: string;
+  file: string;
+  env: Record<string, string>;
+}
+
+const named = async (entry: string): Promise<Entry> =>
+  entry === 'bundle' ? { label: 'this tree, bundled', file: await bundleChaingate({ outfile: join(work, 'dist', 'bundle', 'chaingate.cjs') }), env: {} } : { label: relative(REPO, entry).startsWith('..') ? entry : relative(REPO, entry), file: entry, env: {} };
+
+/** The entry with a compile cache of its own, filled the way the Dockerfile fills the image's. */
+const cached = async (entry: string): Promise<Entry> => {
+  const plain = await named(entry);
+  const cache = mkdtempSync(join(work, 'compile-cache-'));
+  // --version's exit code is not the point (a bundle outside the tree may not find package.json):
+  // loading the file is what fills the cache, and an empty cache is refused below.
+  spawnSync(process.execPath, [...RUNTIME_FLAGS, plain.file, '--version'], { env: { ...process.env, NODE_COMPILE_CACHE: cache }, stdio: 'ignore' });
+  if (readdirSync(cache).flatMap((version) => readdirSync(join(cache, version))).length === 0) throw new Error(`${entry}: node wrote no compile cache`);
+  return { label: `${plain.label}, compile cache`, file: plain.file, env: { NODE_COMPILE_CACHE: cache } };
+};
+
+const entries = await Promise.all((positionals.length ? positionals : ['src/cli/main.ts', 'cached:bundle']).map((entry) => (entry.startsWith('cached:') ? cached(entry.slice('cached:'.length)) : named(entry))));
 
 header(`chain load: ${CHAINS.toLocaleString('en-US')} chains, ${ROUNDS} round(s) per entry, interleaved`);
 const cluster = await startControlPlane({ crdDir: kcmCrds('v1.11.4') });
@@ -49,9 +70,9 @@ try {
    * hold all CHAINS. /readyz, not /metrics: each scrape (prom-client's default metrics and the
    * text written) takes CPU from the load it measures.
    */
-  const load = async (entry: string): Promise<number> => {
+  const load = async ({ file: entry, env }: Entry): Promise<number> => {
     const t0 = performance.now();
-    const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge', '--webhook=true', '--controller=true', '--resync-ms', '600000'], { entry, waitReady: false, certDir: mkdtempSync(join(work, 'certs-')) });
+    const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge', '--webhook=true', '--controller=true', '--resync-ms', '600000'], { entry, env, waitReady: false, certDir: mkdtempSync(join(work, 'certs-')) });
     try {
       await waitFor(async () => (await fetch(`${chaingate.healthUrl}/readyz`).catch(() => undefined))?.status === 200, 180_000, `${entry}: ready`);
       const elapsed = performance.now() - t0;
@@ -69,7 +90,7 @@ try {
     lists.identity.push(await listMs(false));
     lists.gzip.push(await listMs(true));
     for (const [i, entry] of entries.entries()) {
-      loads[i]!.push(await load(entry.file));
+      loads[i]!.push(await load(entry));
       console.error(`[chain-load] round ${round + 1}: ${entry.label} ${fmt.ms(loads[i]!.at(-1)!)}`);
     }
   }

@@ -2,8 +2,11 @@
 //
 //   node scripts/bundle.ts [--out FILE] [--sourcemap]   default dist/bundle/chaingate.cjs (part of `npm run build`)
 //
-// No source map by default: Node's --enable-source-maps parses the 14 MB map at start-up, which
-// took back about half of what the bundle saves; --sourcemap writes FILE.map for debugging.
+// Whitespace and comments are left out (names and syntax are kept, so stack traces still name
+// functions): V8 reads every byte of the bundle at each start, and they were almost half of it
+// (BENCHMARKS.md, chain load). No source map by default: Node's --enable-source-maps parses the
+// map at start-up, which took back about half of what the bundle saves; --sourcemap writes
+// FILE.map for debugging.
 //
 // The container image runs this file, not the compiled tree under dist/cli: Node resolves, reads
 // and links some 1,200 module files to start chaingate from that tree (@kubernetes/client-node
@@ -45,6 +48,7 @@ export async function bundleChaingate(options: BundleOptions): Promise<string> {
     outfile,
     logLevel: 'warning',
     sourcemap: options.sourcemap ?? false,
+    minifyWhitespace: true,
     define: { 'import.meta.url': '__chaingate_url', ...(options.version ? { CHAINGATE_BUILD_VERSION: JSON.stringify(options.version) } : {}) },
     banner: { js: `const __chaingate_url = require("node:url").pathToFileURL(${self}).href;` },
   });

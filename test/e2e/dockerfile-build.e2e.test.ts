@@ -1,7 +1,8 @@
 // The Dockerfile's steps run as plain commands (no Docker engine here): the build context that
 // .dockerignore selects from the working tree, the build stage's COPY and RUN instructions in
-// order with Node 24 first on PATH, then the runtime stage's COPYs into a fresh directory, which
-// must run chaingate with only what the image would hold. npm reaches the registry (or its cache).
+// order with Node 24 first on PATH, then the runtime stage's COPY, ENV and RUN instructions in a
+// fresh directory (its node is the same Node 24), which must run chaingate with only what the
+// image would hold. npm reaches the registry (or its cache).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -75,6 +76,8 @@ describe('Dockerfile steps, run without Docker', () => {
   let image: string; // the runtime stage's /app
   const log: string[] = [];
   let env: NodeJS.ProcessEnv;
+  /** The runtime stage's environment: its own ENVs, /app standing for the image directory. */
+  let runtimeEnv: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'chaingate-docker-'));
@@ -88,6 +91,7 @@ describe('Dockerfile steps, run without Docker', () => {
     const { KUBECONFIG: _k, KUBERNETES_SERVICE_HOST: _h, NODE_ENV: _n, ...rest } = process.env;
     env = { ...rest, PATH: `${bin}:${process.env.PATH}` };
     for (const key of Object.keys(env)) if (key.startsWith('npm_')) delete env[key]; // npx's own settings
+    runtimeEnv = { ...env };
 
     const sent = copyContext(context);
     log.push(`context: ${sent.length} files`);
@@ -105,9 +109,19 @@ describe('Dockerfile steps, run without Docker', () => {
       }
     }
     mkdirSync(image, { recursive: true });
-    for (const { keyword, args } of runtime.instructions.filter((i) => i.keyword === 'COPY')) {
-      const fromBuild = args.includes(`--from=${build.name}`);
-      copy(args, (src) => (fromBuild ? join(app, relative('/app', src)) : join(context, src)), image);
+    for (const { keyword, args } of runtime.instructions) {
+      if (keyword === 'COPY') {
+        const fromBuild = args.includes(`--from=${build.name}`);
+        copy(args, (src) => (fromBuild ? join(app, relative('/app', src)) : join(context, src)), image);
+      } else if (keyword === 'ENV') {
+        for (const [, k, v] of args.matchAll(/(\w+)=(\S+)/g)) runtimeEnv[k!] = v!.startsWith('/app/') ? join(image, relative('/app', v!)) : v!;
+      } else if (keyword === 'RUN') {
+        // Exec form only: the distroless runtime has no shell. Its node is NODE24 here.
+        const [file, ...argv] = JSON.parse(args) as string[];
+        const result = await run(file === '/nodejs/bin/node' ? NODE24 : file!, argv, { cwd: image, env: runtimeEnv });
+        log.push(`RUN (runtime) ${args} → ${result.code}`);
+        if (result.code !== 0) throw new Error(`runtime RUN ${args} failed (${result.code}):\n${result.stderr.slice(-4000)}`);
+      }
     }
   }, BUILD_TIMEOUT_MS);
 
@@ -117,9 +131,9 @@ describe('Dockerfile steps, run without Docker', () => {
   });
 
   // Like control-plane.ts's run, but with the build's environment (Node 24 first on PATH).
-  function run(cmd: string, args: string[], opts: { cwd?: string; input?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
+  function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -132,7 +146,7 @@ describe('Dockerfile steps, run without Docker', () => {
   const entrypoint = () => JSON.parse(runtime.instructions.findLast((i) => i.keyword === 'ENTRYPOINT')!.args) as string[];
   const cmd = () => JSON.parse(runtime.instructions.findLast((i) => i.keyword === 'CMD')!.args) as string[];
   /** The image's ENTRYPOINT with the distroless node replaced by the repository's Node 24. */
-  const chaingate = (args: string[]) => run(NODE24, [...entrypoint().slice(1), ...args], { cwd: image });
+  const chaingate = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => run(NODE24, [...entrypoint().slice(1), ...args], { cwd: image, env: { ...runtimeEnv, ...extraEnv } });
 
   it('uses Node 24', async () => {
     expect((await run(NODE24, ['--version'], {})).stdout.trim()).toMatch(/^v24\./);
@@ -143,7 +157,20 @@ describe('Dockerfile steps, run without Docker', () => {
     expect(existsSync(join(image, 'dist', 'cli', 'main.js'))).toBe(true);
     expect(existsSync(join(image, 'dist', 'bundle', 'chaingate.cjs'))).toBe(true);
     expect(entrypoint().at(-1)).toBe('dist/bundle/chaingate.cjs');
-    expect(readdirSync(image).sort()).toEqual(['dist', 'examples', 'node_modules', 'package.json']);
+    expect(readdirSync(image).sort()).toEqual(['compile-cache', 'dist', 'examples', 'node_modules', 'package.json']);
+  });
+
+  it("starts from the compile cache the runtime stage's RUN made", async () => {
+    expect(runtimeEnv.NODE_COMPILE_CACHE).toBe(join(image, 'compile-cache'));
+    const versions = readdirSync(join(image, 'compile-cache'));
+    expect(versions).toHaveLength(1);
+    expect(readdirSync(join(image, 'compile-cache', versions[0]!)).length).toBeGreaterThan(0);
+    // Node's own account of it: the bundle's code cache read and accepted, nothing written back.
+    const result = await chaingate(['--version'], { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+    expect(result.code, result.stderr).toBe(0);
+    const bundle = join(image, 'dist', 'bundle', 'chaingate.cjs');
+    expect(result.stderr).toContain(`V8 code cache for CommonJS ${bundle} was accepted`);
+    expect(result.stderr).toContain(`skip persisting CommonJS ${bundle} because cache was the same`);
   });
 
   it('keeps production dependencies and drops every devDependency', () => {
@@ -175,7 +202,7 @@ describe('Dockerfile steps, run without Docker', () => {
   it("serves with the image's default command (offline, example chains) and stops on SIGTERM", async () => {
     const certDir = join(scratch, 'certs');
     // CMD, then overrides so that it listens on free loopback ports and writes certificates here.
-    const child = spawn(NODE24, [...entrypoint().slice(1), ...cmd(), '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir], { cwd: image, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE24, [...entrypoint().slice(1), ...cmd(), '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--cert-dir', certDir], { cwd: image, env: runtimeEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     child.stderr.setEncoding('utf8').on('data', (c: string) => output.push(c));
     const healthUrl = await new Promise<string>((resolve, reject) => {

@@ -67,7 +67,7 @@ describe.skipIf(missing.length > 0)(`the image, built with buildah and run with 
   });
 
   /** The bundle's config.json: runc's default spec under the chart's securityContext, running `args`. */
-  function writeSpec(args: string[]): void {
+  function writeSpec(args: string[], extraEnv: string[] = []): void {
     const sc = values.securityContext;
     const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as Json;
     spec.root = { path: rootfs, readonly: sc.readOnlyRootFilesystem };
@@ -78,7 +78,7 @@ describe.skipIf(missing.length > 0)(`the image, built with buildah and run with 
       terminal: false,
       user: { uid: sc.runAsUser, gid: sc.runAsGroup, additionalGids: values.podSecurityContext.fsGroup ? [values.podSecurityContext.fsGroup] : [] },
       args: [...config.Entrypoint, ...args],
-      env: config.Env,
+      env: [...config.Env, ...extraEnv],
       cwd: config.WorkingDir,
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
       noNewPrivileges: !sc.allowPrivilegeEscalation,
@@ -91,8 +91,8 @@ describe.skipIf(missing.length > 0)(`the image, built with buildah and run with 
   }
 
   /** `runc run` in the foreground: runc's stdio is the container's. */
-  function start(args: string[]): { id: string; child: ChildProcess; output: () => string; exited: Promise<number> } {
-    writeSpec(args);
+  function start(args: string[], extraEnv: string[] = []): { id: string; child: ChildProcess; output: () => string; exited: Promise<number> } {
+    writeSpec(args, extraEnv);
     const id = `chaingate-${run}-${ids.length}`;
     ids.push(id);
     const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,6 +114,17 @@ describe.skipIf(missing.length > 0)(`the image, built with buildah and run with 
     const c = start(['--version']);
     expect(await c.exited, c.output()).toBe(0);
     expect(c.output().trim()).toBe(`chaingate ${version}`);
+  });
+
+  it('starts from the compile cache made when the image was built, under the chart\'s read-only root', async () => {
+    // Node's own account: the cache directory named for this Node and uid 65532 (the RUN after
+    // USER made it), the bundle's code accepted from it, nothing written back.
+    const c = start(['--version'], ['NODE_DEBUG_NATIVE=COMPILE_CACHE']);
+    expect(await c.exited, c.output()).toBe(0);
+    expect(config.Env).toContain('NODE_COMPILE_CACHE=/app/compile-cache');
+    expect(c.output()).toMatch(/-65532 -> \/app\/compile-cache\//);
+    expect(c.output()).toContain('V8 code cache for CommonJS /app/dist/bundle/chaingate.cjs was accepted');
+    expect(c.output()).toContain('skip persisting CommonJS /app/dist/bundle/chaingate.cjs because cache was the same');
   });
 
   describe('serving the example chains', () => {

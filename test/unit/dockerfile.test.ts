@@ -58,16 +58,31 @@ describe('Dockerfile', () => {
     expect(of(build, 'RUN').find((i) => i.args.includes('npm ci'))!.args).toContain('--ignore-scripts');
   });
 
-  it('runs nothing in the runtime stage and copies only package.json, production node_modules, dist and examples', () => {
-    expect(of(runtime, 'RUN')).toEqual([]);
+  it('copies only package.json, production node_modules, dist, examples and an empty compile cache', () => {
     const copies = of(runtime, 'COPY').map((i) => i.args.split(/\s+/));
     expect(copies).toEqual([
       ['--from=build', '/app/package.json', './package.json'],
       ['--from=build', '/app/node_modules', './node_modules'],
       ['--from=build', '/app/dist', './dist'],
       ['examples', './examples'],
+      ['--from=build', '--chown=65532:65532', '/app/compile-cache', './compile-cache'],
     ]);
+    expect(of(build, 'RUN').at(-1)!.args).toBe('mkdir compile-cache');
     expect(of(runtime, 'ADD')).toEqual([]);
+  });
+
+  it("runs only the bundle in the runtime stage, as the entrypoint does, to fill Node's compile cache", () => {
+    // Node names its cache directory by version and uid: the RUN must come after USER, with the
+    // runtime's own node, and the cache directory must be the one the image's ENV names.
+    const runs = of(runtime, 'RUN');
+    expect(runs).toHaveLength(1);
+    const entrypoint = execForm(of(runtime, 'ENTRYPOINT').at(-1)!.args);
+    expect(execForm(runs[0]!.args)).toEqual([...entrypoint, '--version']);
+    const order = runtime.instructions.map((i) => i.keyword);
+    expect(order.indexOf('USER')).toBeLessThan(order.indexOf('RUN'));
+    const env = of(runtime, 'ENV').map((i) => i.args).join(' ');
+    expect(env).toContain('NODE_COMPILE_CACHE=/app/compile-cache');
+    expect(order.lastIndexOf('ENV')).toBeLessThan(order.indexOf('RUN'));
   });
 
   it('runs as a numeric non-root user', () => {
