@@ -96,10 +96,18 @@ try {
   }
   const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
   const floor = median(lists.identity);
+  /** A row: the medians of `xs` against the floor's, and paired, each round against its own list. */
+  const row = (measure: string, xs: number[]) => ({
+    measure,
+    'median ms': fmt.rate(median(xs)),
+    all: xs.map((x) => fmt.rate(x)).join(' / '),
+    ratio: `${(median(xs) / floor).toFixed(2)}x`,
+    'paired ratio': `${median(xs.map((x, round) => x / lists.identity[round]!)).toFixed(2)}x`,
+  });
   printTable([
-    { measure: "the API server's list, to its last byte (the floor)", 'median ms': fmt.rate(floor), all: lists.identity.map((x) => fmt.rate(x)).join(' / '), ratio: '1.00x', 'paired ratio': '1.00x' },
-    { measure: "  the same list asked with accept-encoding: gzip", 'median ms': fmt.rate(median(lists.gzip)), all: lists.gzip.map((x) => fmt.rate(x)).join(' / '), ratio: `${(median(lists.gzip) / floor).toFixed(2)}x`, 'paired ratio': `${median(lists.gzip.map((x, round) => x / lists.identity[round]!)).toFixed(2)}x` },
-    ...entries.map((entry, i) => ({ measure: `chaingate ready, ${entry.label}`, 'median ms': fmt.rate(median(loads[i]!)), all: loads[i]!.map((x) => fmt.rate(x)).join(' / '), ratio: `${(median(loads[i]!) / floor).toFixed(2)}x`, 'paired ratio': `${median(loads[i]!.map((x, round) => x / lists.identity[round]!)).toFixed(2)}x` })),
+    row("the API server's list, to its last byte (the floor)", lists.identity),
+    row('  the same list asked with accept-encoding: gzip', lists.gzip),
+    ...entries.map((entry, i) => row(`chaingate ready, ${entry.label}`, loads[i]!)),
   ]);
   console.log('# ratio: median load / median list to its last byte (goal <= 1.2x)');
   // The API server's own time for the list drifts from round to round (its CPU for the same
