@@ -6,8 +6,8 @@
 // The request goes through undici's request() with the dispatcher client-node's
 // authentication sets up (TLS client certificates, CA, proxy), not through fetch: fetch hands
 // the body over as a web stream of 16 KiB gunzipped chunks, and the stream's and zlib's work
-// per chunk was a large share of the CPU a big list took (BENCHMARKS.md, section 10). Here the gzipped body goes through
-// one zlib stream with larger output chunks, as a Node stream.
+// per chunk was a large share of the CPU a big list took (BENCHMARKS.md, section 10). Here
+// the gzipped body goes through one zlib stream with larger output chunks, as a Node stream.
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { request } from 'undici';

@@ -12,8 +12,9 @@
 // It can also leave each item's metadata.managedFields out before parsing (`skipManagedFields`).
 // They are most of a chain's bytes as the API server sends it, and JSON.parse of them, and
 // the collection of the thousands of small objects it builds, was most of a large chain load
-// (BENCHMARKS.md, section 10). The one exception to the rule above: malformed JSON inside managedFields
-// that are left out is not reported (their strings and brackets still have to balance).
+// (BENCHMARKS.md, section 10). The one exception to the rule above: malformed JSON inside
+// managedFields that are left out is not reported (their strings and brackets still have to
+// balance).
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

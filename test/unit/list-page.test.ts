@@ -51,6 +51,9 @@ const chainItem = (i: number) => ({
 });
 const listBody = (count: number) => JSON.stringify({ apiVersion: 'k0rdent.mirantis.com/v1beta1', kind: 'ServiceTemplateChainList', metadata: { resourceVersion: '999' }, items: Array.from({ length: count }, (_, i) => chainItem(i)) });
 
+/** The body's items parsed whole, then stripped: what a streamed read must hand over. */
+const strippedItems = (body: string) => (JSON.parse(body) as { items: Array<{ metadata: unknown }> }).items.map(stripBookkeeping);
+
 const read = async (kc: KubeConfig, timeoutMs = 10_000) => {
   const items: KubeList['items'] = [];
   const rest = await readListPage(kc, '/apis/k0rdent.mirantis.com/v1beta1/servicetemplatechains', 'servicetemplatechains', timeoutMs, items, { fromCache: true, limit: 500 });
@@ -65,8 +68,7 @@ describe('readListPage', () => {
       res.end(gzipSync(body));
     });
     const { items, rest } = await read(kc);
-    const expected = (JSON.parse(body) as { items: Array<{ metadata: unknown }> }).items.map(stripBookkeeping);
-    expect(items).toEqual(expected);
+    expect(items).toEqual(strippedItems(body));
     expect(items[7]!.metadata).toMatchObject({ 'chaingate/upgradePathsOwners': ['kcm'] });
     expect(items[1]!.metadata).not.toHaveProperty('managedFields');
     expect(rest).toMatchObject({ kind: 'ServiceTemplateChainList', metadata: { resourceVersion: '999' } });
@@ -81,7 +83,7 @@ describe('readListPage', () => {
     const body = listBody(50);
     const kc = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
     const { items } = await read(kc);
-    expect(items).toEqual((JSON.parse(body) as { items: Array<{ metadata: unknown }> }).items.map(stripBookkeeping));
+    expect(items).toEqual(strippedItems(body));
   });
 
   it('reports a Status answer with its code and message, and any other error answer by its code', async () => {
