@@ -104,27 +104,70 @@ class ListSplitter {
 
   write(chunk: Buffer): void {
     const look = this.skipManagedFields !== undefined;
+    const length = chunk.length;
     let { depth, inString, escaped, inItems, inItem, itemBase, metadataKey, inMetadata, managedFieldsKey, lastComma, cutStart, cutEnd, cutting } = this;
     let from = 0; // start of the part of this chunk not yet handed to skeleton or item
     /** Chunk index of the opening quote of a string that may be a key we look for, or -1. */
     let keyAt = -1;
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i]!;
+    /** Deeper than this, only strings and brackets matter (see the fast loop below). */
+    let shallow = inItem ? (inMetadata ? METADATA_DEPTH : ITEM_DEPTH) : 2;
+    let i = 0;
+    while (i < length) {
       if (inString) {
-        if (escaped) escaped = false;
-        else if (byte === BACKSLASH) escaped = true;
-        else if (byte === QUOTE) {
-          inString = false;
-          if (keyAt >= 0) {
-            // A string directly in the item or its metadata closed within this chunk.
-            const length = i - keyAt - 1;
-            if (depth === ITEM_DEPTH) metadataKey = length === METADATA.length && chunk.compare(METADATA, 0, METADATA.length, keyAt + 1, i) === 0;
-            else if (length === MANAGED_FIELDS.length && chunk.compare(MANAGED_FIELDS, 0, MANAGED_FIELDS.length, keyAt + 1, i) === 0) managedFieldsKey = itemBase + keyAt - from;
-            keyAt = -1;
-          }
+        if (escaped) {
+          escaped = false;
+          i++;
+          continue;
         }
+        // To the closing quote, stepping over each escaped byte.
+        let byte = chunk[i]!;
+        while (byte !== QUOTE) {
+          i += byte === BACKSLASH ? 2 : 1;
+          if (i >= length) break;
+          byte = chunk[i]!;
+        }
+        if (i >= length) {
+          escaped = i > length; // the chunk ended on a backslash: the next one starts escaped
+          break;
+        }
+        inString = false;
+        if (keyAt >= 0) {
+          // A string directly in the item or its metadata closed within this chunk.
+          const keyLength = i - keyAt - 1;
+          if (depth === ITEM_DEPTH) metadataKey = keyLength === METADATA.length && chunk.compare(METADATA, 0, METADATA.length, keyAt + 1, i) === 0;
+          else if (keyLength === MANAGED_FIELDS.length && chunk.compare(MANAGED_FIELDS, 0, MANAGED_FIELDS.length, keyAt + 1, i) === 0) managedFieldsKey = itemBase + keyAt - from;
+          keyAt = -1;
+        }
+        i++;
         continue;
       }
+      if (depth > shallow) {
+        // Deep inside a value nothing here looks into (an item's spec, the managedFields being
+        // cut): only strings and brackets, until a bracket closes back to the shallow depth,
+        // which the full loop below handles. Most of a list's bytes go through here.
+        for (; i < length; i++) {
+          const byte = chunk[i]!;
+          if (byte === QUOTE) {
+            i++;
+            while (i < length) {
+              const inside = chunk[i]!;
+              if (inside === QUOTE) break;
+              i += inside === BACKSLASH ? 2 : 1;
+            }
+            if (i >= length) {
+              inString = true;
+              escaped = i > length;
+              break;
+            }
+          } else if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) depth++;
+          else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) {
+            if (depth - 1 <= shallow) break;
+            depth--;
+          }
+        }
+        if (i >= length) break;
+      }
+      const byte = chunk[i]!;
       if (byte === QUOTE) {
         inString = true;
         managedFieldsKey = -1;
@@ -139,6 +182,7 @@ class ListSplitter {
           this.toSkeleton(NULL);
           from = i;
           inItem = true;
+          shallow = ITEM_DEPTH;
           itemBase = 0;
           metadataKey = inMetadata = cutting = false;
           cutStart = cutEnd = -1;
@@ -148,6 +192,7 @@ class ListSplitter {
           inItems = /"items"\s*:\s*$/.test(this.tail);
         } else if (inItem && depth === ITEM_DEPTH && metadataKey && byte === OPEN_OBJECT) {
           inMetadata = true;
+          shallow = METADATA_DEPTH;
           lastComma = -1;
         }
         if (depth === ITEM_DEPTH) metadataKey = false;
@@ -158,6 +203,7 @@ class ListSplitter {
         if (depth < 0) throw new ListStreamError('list response: unbalanced brackets');
         if (inMetadata && depth === ITEM_DEPTH) {
           inMetadata = false;
+          shallow = ITEM_DEPTH;
           if (cutting) {
             cutEnd = itemBase + i - from; // `,"managedFields":[...]` or `"managedFields":[...]` before `}`
             cutting = false;
@@ -166,6 +212,7 @@ class ListSplitter {
           this.itemParts.push(chunk.subarray(from, i + 1));
           from = i + 1;
           inItem = false;
+          shallow = 2;
           this.finishItem(cutStart, cutEnd);
         } else if (inItems && depth === 1) {
           inItems = false;
@@ -188,6 +235,7 @@ class ListSplitter {
           managedFieldsKey = -1;
         }
       }
+      i++;
     }
     if (inItem) {
       // A view: it keeps this chunk only until the item ends, in the next chunk or so.
