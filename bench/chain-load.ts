@@ -25,12 +25,19 @@ import { bundleChaingate } from '../scripts/bundle.ts';
 import { GROUP, VERSION, customObjects, pool, timeList, waitFor } from './kube.ts';
 import { cycleChain } from './chains.ts';
 import { fmt, header, percentile, printTable } from './lib.ts';
+import { cpuMs } from './https-lib.ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { chains: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '3' } } });
 const CHAINS = Number(values.chains);
 const ROUNDS = Number(values.rounds);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'chaingate-chain-load-'));
+/** One timed step, with the CPU the API server (and chaingate, for a load) spent during it. */
+interface Timed {
+  ms: number;
+  apiserverCpu: number;
+  chaingateCpu?: number;
+}
 interface Entry {
   label: string;
   file: string;
@@ -62,48 +69,62 @@ try {
   await pool(CHAINS, 32, (i) => api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: namespaces[i % 10]!, plural: 'servicetemplatechains', body: cycleChain(namespaces[i % 10]!, `chain-${i}`) }));
 
   const listPath = `/apis/${GROUP}/${VERSION}/servicetemplatechains?resourceVersion=0`;
+  /** The API server's CPU (all threads), to show what each step asked of the other process on the same cores. */
+  const apiserverCpu = () => cpuMs(cluster.pids().apiserver!);
   /** The informer's list (every namespace, from the watch cache), read to its last byte and dropped. */
-  const listMs = async (gzip: boolean) => (await timeList(cluster.server, cluster.dir, listPath, gzip ? { 'accept-encoding': 'gzip' } : {})).lastByteMs;
+  const listMs = async (gzip: boolean): Promise<Timed> => {
+    const apiserverBefore = apiserverCpu();
+    const ms = (await timeList(cluster.server, cluster.dir, listPath, gzip ? { 'accept-encoding': 'gzip' } : {})).lastByteMs;
+    return { ms, apiserverCpu: apiserverCpu() - apiserverBefore };
+  };
 
   /**
    * Process start to ready (/readyz 200: every cache synced), polled every 50 ms, then checked to
    * hold all CHAINS. /readyz, not /metrics: each scrape (prom-client's default metrics and the
    * text written) takes CPU from the load it measures.
    */
-  const load = async ({ file: entry, env }: Entry): Promise<number> => {
+  const load = async ({ file: entry, env }: Entry): Promise<Timed> => {
+    const apiserverBefore = apiserverCpu();
     const t0 = performance.now();
     const chaingate = await startChaingate(['--kubeconfig', cluster.kubeconfig, '--upgrade-policy', 'edge', '--webhook=true', '--controller=true', '--resync-ms', '600000'], { entry, env, waitReady: false, certDir: mkdtempSync(join(work, 'certs-')) });
     try {
       await waitFor(async () => (await fetch(`${chaingate.healthUrl}/readyz`).catch(() => undefined))?.status === 200, 180_000, `${entry}: ready`);
       const elapsed = performance.now() - t0;
+      const timed = { ms: elapsed, apiserverCpu: apiserverCpu() - apiserverBefore, chaingateCpu: cpuMs(chaingate.child.pid!) };
       const chains = await chaingate.metric('chaingate_chains');
       if (chains !== CHAINS) throw new Error(`${entry}: ready with ${chains} chains, expected ${CHAINS}`);
-      return elapsed;
+      return timed;
     } finally {
       await chaingate.stop();
     }
   };
 
-  const lists = { identity: [] as number[], gzip: [] as number[] };
-  const loads = entries.map(() => [] as number[]);
+  const lists = { identity: [] as Timed[], gzip: [] as Timed[] };
+  const loads = entries.map(() => [] as Timed[]);
   for (let round = 0; round < ROUNDS; round++) {
     lists.identity.push(await listMs(false));
     lists.gzip.push(await listMs(true));
     for (const [i, entry] of entries.entries()) {
       loads[i]!.push(await load(entry));
-      console.error(`[chain-load] round ${round + 1}: ${entry.label} ${fmt.ms(loads[i]!.at(-1)!)}`);
+      console.error(`[chain-load] round ${round + 1}: ${entry.label} ${fmt.ms(loads[i]!.at(-1)!.ms)}`);
     }
   }
   const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
-  const floor = median(lists.identity);
-  /** A row: the medians of `xs` against the floor's, and paired, each round against its own list. */
-  const row = (measure: string, xs: number[]) => ({
-    measure,
-    'median ms': fmt.rate(median(xs)),
-    all: xs.map((x) => fmt.rate(x)).join(' / '),
-    ratio: `${(median(xs) / floor).toFixed(2)}x`,
-    'paired ratio': `${median(xs.map((x, round) => x / lists.identity[round]!)).toFixed(2)}x`,
-  });
+  const floor = median(lists.identity.map((t) => t.ms));
+  /** A row: the medians of `steps` against the floor's, and paired, each round against its own list. */
+  const row = (measure: string, steps: Timed[]) => {
+    const xs = steps.map((t) => t.ms);
+    const chaingateCpu = steps.flatMap((t) => (t.chaingateCpu === undefined ? [] : [t.chaingateCpu]));
+    return {
+      measure,
+      'median ms': fmt.rate(median(xs)),
+      all: xs.map((x) => fmt.rate(x)).join(' / '),
+      ratio: `${(median(xs) / floor).toFixed(2)}x`,
+      'paired ratio': `${median(xs.map((x, round) => x / lists.identity[round]!.ms)).toFixed(2)}x`,
+      'CPU ms, API server': fmt.rate(median(steps.map((t) => t.apiserverCpu))),
+      'CPU ms, chaingate': chaingateCpu.length ? fmt.rate(median(chaingateCpu)) : '-',
+    };
+  };
   printTable([
     row("the API server's list, to its last byte (the floor)", lists.identity),
     row('  the same list asked with accept-encoding: gzip', lists.gzip),
@@ -113,6 +134,7 @@ try {
   // The API server's own time for the list drifts from round to round (its CPU for the same
   // list varies widely); each load against the list of its own round follows that drift.
   console.log("# paired ratio: median over rounds of each load / that round's list");
+  console.log('# CPU ms: medians, all threads (/proc/PID/stat), during the step; chaingate from process start to ready');
 } finally {
   await cluster.stop();
   rmSync(work, { recursive: true, force: true });
