@@ -5,7 +5,7 @@
 // cache synced) holding N chains. chaingate runs with the image's Node flags and the scale
 // benchmark's arguments.
 //
-//   node bench/chain-load.ts [--chains N] [--rounds R] [ENTRY...]
+//   node bench/chain-load.ts [--quick] [--chains N] [--rounds R] [ENTRY...]
 //
 // ENTRY is a script node runs: src/cli/main.ts of this tree (the default), of another checkout
 // (`git worktree add /tmp/old <ref>`, then /tmp/old/src/cli/main.ts) to compare with an earlier
@@ -24,12 +24,13 @@ import { RUNTIME_FLAGS, startChaingate } from '../test/support/chaingate-process
 import { bundleChaingate } from '../scripts/bundle.ts';
 import { GROUP, VERSION, customObjects, pool, timeList, waitFor } from './kube.ts';
 import { cycleChain } from './chains.ts';
-import { fmt, header, percentile, printTable } from './lib.ts';
+import { fmt, header, percentile, printTable, quick } from './lib.ts';
 import { cpuMs } from './https-lib.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { chains: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '3' } } });
-const CHAINS = Number(values.chains);
-const ROUNDS = Number(values.rounds);
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: 'boolean', default: false }, chains: { type: 'string', default: '10000' }, rounds: { type: 'string', default: '3' } } });
+// --quick: a smoke run (bench-quick.e2e.test.ts), figures not representative.
+const CHAINS = quick ? 300 : Number(values.chains);
+const ROUNDS = quick ? 1 : Number(values.rounds);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'chaingate-chain-load-'));
 /** One timed step, with the CPU the API server (and chaingate, for a load) spent during it. */

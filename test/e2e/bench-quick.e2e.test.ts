@@ -34,6 +34,8 @@ const BENCHES: Array<{ script: string; table: RegExp; timeoutMs: number; needs?:
   { script: 'bench/through-apiserver.ts', table: /^configuration\s+requests\s+p50\s+p99\s+p50 over \(a\)\s+p50 per round$/m, timeoutMs: 240_000 },
   { script: 'bench/scale.ts', table: /^measure\s+value\s+peak RSS$/m, timeoutMs: 300_000 },
   { script: 'bench/scale-status.ts', table: /^measure\s+value\s+note$/m, timeoutMs: 240_000 },
+  { script: 'bench/list-split.ts', table: /^measure\s+median ms\s+all\s+ns per byte\s+of the whole parse$/m, timeoutMs: 60_000 },
+  { script: 'bench/chain-load.ts', table: /^measure\s+median ms\s+all\s+ratio\s+paired ratio\s+CPU ms, API server\s+CPU ms, chaingate$/m, timeoutMs: 240_000 },
   { script: 'bench/soak.ts', table: /^t \(s\)\s+RSS \(MiB\)\s+heap used \(MiB\)\s+chains\s+requests\s+failed\s+wrong\s+p99 \(ms\)$/m, timeoutMs: 180_000 },
 ];
 
